@@ -1,0 +1,26 @@
+"""rnnplay's engine: chapter 8 of *Dive into Deep Learning* as a plain PyTorch library.
+
+It never imports a UI toolkit; the CLI, the TUI, the benchmarks and the tests
+all use it the same way.  Names are imported lazily so that ``import engine``
+stays cheap (torch is loaded only when a name that needs it is used).
+"""
+from importlib import import_module
+
+_EXPORTS = {
+    # data (d2l 8.2-8.3)
+    "Vocab": "vocab", "tokenize": "vocab", "load_corpus": "vocab",
+    "seq_data_iter_random": "data", "seq_data_iter_sequential": "data",
+    "RnnplayError": "errors", "CorpusError": "errors", "ConfigError": "errors",
+    "CheckpointError": "errors", "TrainingError": "errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,27 @@
+"""Per-user locations, each overridable by an environment variable so tests stay hermetic.
+
+- ``RNNPLAY_DATA_DIR``: downloaded corpora (default: the user cache directory).
+- ``RNNPLAY_HOME``: checkpoints and settings (default: the user data directory).
+"""
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "rnnplay"
+
+
+def data_dir() -> Path:
+    """Where downloaded corpora are cached."""
+    env = os.environ.get("RNNPLAY_DATA_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir(APP))
+
+
+def home_dir() -> Path:
+    """Where checkpoints and settings live."""
+    env = os.environ.get("RNNPLAY_HOME")
+    return Path(env) if env else Path(platformdirs.user_data_dir(APP))
+
+
+def checkpoint_dir() -> Path:
+    return home_dir() / "checkpoints"

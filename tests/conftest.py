@@ -1,0 +1,40 @@
+"""Shared fixtures: a hermetic data directory holding *The Time Machine*.
+
+Tests never touch the network: ``RNNPLAY_DATA_DIR`` points at a temporary
+folder into which the shared copy of the corpus is copied, and ``RNNPLAY_HOME``
+at another, so no user file is read or written.
+"""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RNNPLAY_SHARED_DIR", REPO.parent / "shared"))
+TIMEMACHINE_SRC = SHARED / "corpora" / "timemachine.txt"
+
+
+@pytest.fixture(autouse=True)
+def hermetic_dirs(tmp_path_factory, monkeypatch):
+    """Every test gets empty data and home directories and no network download."""
+    data = tmp_path_factory.mktemp("data")
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("RNNPLAY_DATA_DIR", str(data))
+    monkeypatch.setenv("RNNPLAY_HOME", str(home))
+
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr("urllib.request.urlopen", no_network)
+    return data
+
+
+@pytest.fixture
+def timemachine(hermetic_dirs):
+    """The data directory with a cached, verified timemachine.txt."""
+    if not TIMEMACHINE_SRC.is_file():
+        pytest.fail(f"missing {TIMEMACHINE_SRC}: the tests need ../shared/corpora/timemachine.txt "
+                    f"(or RNNPLAY_SHARED_DIR pointing at a shared/ folder)")
+    shutil.copy(TIMEMACHINE_SRC, hermetic_dirs / "timemachine.txt")
+    return hermetic_dirs / "timemachine.txt"

@@ -1,0 +1,1 @@
+"""rnnplay's user interfaces: the headless CLI and the Textual app over ``engine``."""
