@@ -10,6 +10,7 @@ _EXPORTS = {
     # data (d2l 8.2-8.3)
     "Vocab": "vocab", "tokenize": "vocab", "load_corpus": "vocab",
     "seq_data_iter_random": "data", "seq_data_iter_sequential": "data",
+    "corpus_stats": "stats", "CorpusStats": "stats", "NgramBaseline": "stats", "LaplaceNgramLM": "ngram",
     "RnnplayError": "errors", "CorpusError": "errors", "ConfigError": "errors",
     "CheckpointError": "errors", "TrainingError": "errors",
 }

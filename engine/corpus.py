@@ -75,6 +75,7 @@ def download_timemachine(url: str = TIMEMACHINE_URL, timeout: float = 10.0) -> P
             f"the download from {url} does not match SHA-1 {TIMEMACHINE_SHA1}; nothing was cached"
         )
     target = timemachine_path()
+    tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".timemachine.", suffix=".tmp")
@@ -82,6 +83,8 @@ def download_timemachine(url: str = TIMEMACHINE_URL, timeout: float = 10.0) -> P
             fh.write(data)
         os.replace(tmp, target)
     except OSError as exc:
+        if tmp is not None:  # a half-written file must not linger in the cache
+            Path(tmp).unlink(missing_ok=True)
         raise CorpusError(f"could not cache timemachine in {target.parent}: {exc.strerror}") from None
     return target
 

@@ -36,7 +36,8 @@ class Vocab:
                  reserved_tokens: Sequence[str] | None = None):
         counter = count_corpus(list(tokens))
         self._token_freqs = sorted(counter.items(), key=lambda kv: kv[1], reverse=True)
-        self.idx_to_token = [UNK] + [t for t in (reserved_tokens or []) if t != UNK]
+        # dict.fromkeys: a repeated reserved token must not take two indices
+        self.idx_to_token = list(dict.fromkeys([UNK, *(reserved_tokens or [])]))
         self.token_to_idx = {tok: idx for idx, tok in enumerate(self.idx_to_token)}
         for tok, freq in self._token_freqs:
             if freq < min_freq:
@@ -49,9 +50,10 @@ class Vocab:
         return len(self.idx_to_token)
 
     def __getitem__(self, tokens):
+        get = self.token_to_idx.get
         if isinstance(tokens, (list, tuple)):
-            return [self[tok] for tok in tokens]
-        return self.token_to_idx.get(tokens, self.unk)
+            return [get(tok, 0) for tok in tokens]
+        return get(tokens, 0)
 
     def __contains__(self, token) -> bool:
         return token in self.token_to_idx
