@@ -11,6 +11,7 @@ _EXPORTS = {
     "Vocab": "vocab", "tokenize": "vocab", "load_corpus": "vocab",
     "seq_data_iter_random": "data", "seq_data_iter_sequential": "data",
     "corpus_stats": "stats", "CorpusStats": "stats", "NgramBaseline": "stats", "LaplaceNgramLM": "ngram",
+    "run_forecast": "forecast", "ForecastConfig": "forecast_config", "ForecastResult": "forecast",
     "RnnplayError": "errors", "CorpusError": "errors", "ConfigError": "errors",
     "CheckpointError": "errors", "TrainingError": "errors",
 }

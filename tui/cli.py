@@ -12,6 +12,7 @@ from importlib import import_module
 # subcommand -> module with add_parser(subparsers) and run(args) -> int
 COMMANDS = {
     "stats": "tui.cmd_stats",
+    "forecast": "tui.cmd_forecast",
 }
 
 
