@@ -14,9 +14,16 @@ _EXPORTS = {
     "run_forecast": "forecast", "ForecastConfig": "forecast_config", "ForecastResult": "forecast",
     "RnnplayError": "errors", "CorpusError": "errors", "ConfigError": "errors",
     "CheckpointError": "errors", "TrainingError": "errors",
+    # the model (d2l 8.5-8.6)
+    "RNNScratch": "model", "RNNConcise": "model", "grad_clipping": "metrics", "generate": "generate",
+    "Trainer": "train", "TrainConfig": "config",
 }
 
 __all__ = sorted(_EXPORTS)
+
+# The function shares its submodule's name: bound now, or `import engine.generate` would
+# later replace it with the module (the module imports torch only when called).
+from .generate import generate  # noqa: E402
 
 
 def __getattr__(name):

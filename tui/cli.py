@@ -13,6 +13,7 @@ from importlib import import_module
 COMMANDS = {
     "stats": "tui.cmd_stats",
     "forecast": "tui.cmd_forecast",
+    "train": "tui.cmd_train", "generate": "tui.cmd_generate",
 }
 
 

@@ -1,0 +1,215 @@
+"""Checkpoints as plain data: one ``.safetensors`` file whose string metadata holds JSON.
+
+Tensors (weights, best-validation weights, optimizer moments, RNG states, the
+carried hidden state) go in the safetensors body and everything else (config,
+vocabulary, position in the run) in the JSON, so loading never runs pickle
+code, whoever wrote the file.  Writes are atomic: a temporary file in the same
+folder, fsync, rename; a crash mid-save leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import safetensors.torch
+import torch
+
+from .config import TrainConfig
+from .errors import CheckpointError
+from .model import PARAM_NAMES, RNNScratch
+from .vocab import Vocab, load_corpus
+
+FORMAT = "rnnplay-checkpoint"
+VERSION = 1
+META_KEY = "rnnplay"
+
+
+# ------------------------------------------------------------- the file ----
+
+def write_checkpoint(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
+    """Atomically write ``tensors`` and the JSON-able ``meta`` to ``path``."""
+    path = Path(path)
+    body = {name: t.detach().to("cpu").contiguous().clone() for name, t in tensors.items()}
+    header = {META_KEY: json.dumps({"format": FORMAT, "version": VERSION, **meta})}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = safetensors.torch.save(body, metadata=header)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({exc.strerror or exc})") from None
+    return path
+
+
+def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
+    """``(tensors, meta)`` of a checkpoint; anything else is a one-line CheckpointError."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from None
+    not_ours = f"{path}: not an rnnplay checkpoint, or corrupt or truncated"
+    try:
+        size = int.from_bytes(data[:8], "little")
+        if len(data) < 8 or size > len(data) - 8:
+            raise ValueError("header past the end")
+        meta = json.loads(json.loads(data[8:8 + size])["__metadata__"][META_KEY])
+        tensors = safetensors.torch.load(data)
+    except Exception:  # any parse failure of untrusted bytes is the same answer
+        raise CheckpointError(not_ours) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(not_ours)
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {meta.get('version')!r}, "
+                              f"this rnnplay reads version {VERSION}; retrain or use a matching rnnplay")
+    return tensors, meta
+
+
+# ---------------------------------------------------------------- pieces ----
+
+def _vocab(meta: dict, path) -> Vocab:
+    try:
+        if not all(isinstance(token, str) for token in meta["vocab"]):
+            raise TypeError
+        return Vocab.from_tokens_list(meta["vocab"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{path}: the checkpoint's vocabulary is missing or malformed") from None
+
+
+def _load_params(params, tensors: dict, prefix: str, path) -> None:
+    try:
+        with torch.no_grad():
+            for name, p in zip(PARAM_NAMES, params):
+                saved = tensors[prefix + name]
+                if saved.shape != p.shape or saved.dtype != p.dtype:
+                    raise ValueError(name)
+                p.copy_(saved)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: parameter {exc.args[0]!r} is missing or does not match the "
+                              f"model's configuration") from None
+
+
+def load_model(path, *, device=None, best: bool = True) -> tuple[RNNScratch, Vocab, dict]:
+    """``(model, vocab, meta)`` for generation: the best-validation weights when the run kept
+    some and ``best``, else the latest; ``meta["config"]`` holds the training configuration."""
+    tensors, meta = read_checkpoint(path)
+    vocab = _vocab(meta, path)
+    config = _config(meta, path)
+    model = RNNScratch(len(vocab), config.hidden, device=device)
+    use_best = best and f"best.{PARAM_NAMES[0]}" in tensors
+    _load_params(model.params, tensors, "best." if use_best else "model.", path)
+    return model.requires_grad_(False).eval(), vocab, meta
+
+
+def _config(meta: dict, path) -> TrainConfig:
+    try:
+        known = {f.name for f in fields(TrainConfig)}
+        config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+        config.validate()
+    except Exception:
+        raise CheckpointError(f"{path}: the checkpoint's configuration is missing or invalid") from None
+    return config
+
+
+def corpus_fingerprint(corpus) -> str:
+    tokens = corpus if isinstance(corpus, torch.Tensor) else torch.tensor(list(corpus))
+    return hashlib.sha1(tokens.to(torch.int32).numpy().tobytes()).hexdigest()
+
+
+# --------------------------------------------------------- training state ----
+
+def save_trainer(trainer, path) -> Path:
+    """Everything a resumed run needs to continue as if never stopped."""
+    tensors = {f"model.{n}": p for n, p in zip(PARAM_NAMES, trainer.model.params)}
+    if trainer._best_params is not None:
+        tensors.update({f"best.{n}": p for n, p in zip(PARAM_NAMES, trainer._best_params)})
+    for i, state in trainer.optimizer.state_dict()["state"].items():
+        tensors.update({f"optim.{i}.{key}": torch.as_tensor(value) for key, value in state.items()})
+    tensors["rng.data"] = trainer._data_rng.get_state()
+    if trainer._epoch_rng_state is not None:
+        tensors["rng.epoch"] = trainer._epoch_rng_state
+    if trainer._state is not None:
+        tensors["state.h"] = trainer._state
+    meta = {
+        "config": asdict(trainer.config),
+        "vocab": trainer.vocab.idx_to_token,
+        "corpus": {"name": trainer.corpus_name, "tokens": len(trainer._corpus),
+                   "sha1": corpus_fingerprint(trainer._corpus)},
+        "progress": {"epoch": trainer.epoch, "global_step": trainer.global_step, "elapsed": trainer.elapsed,
+                     "step_in_epoch": trainer._step_in_epoch, "epoch_loss": trainer._epoch_loss,
+                     "epoch_tokens": trainer._epoch_tokens, "epoch_seconds": trainer._epoch_seconds,
+                     "best_val_perplexity": trainer.best_val_perplexity},
+    }
+    return write_checkpoint(path, tensors, meta)
+
+
+def load_trainer(trainer_cls, path, *, corpus=None, device=None):
+    tensors, meta = read_checkpoint(path)
+    vocab = _vocab(meta, path)
+    config = _config(meta, path)
+    if device is not None:
+        config.device = device
+    source = meta.get("corpus") or {}
+    if corpus is None:
+        if not source.get("name"):
+            raise CheckpointError(f"{path}: the checkpoint does not name its corpus; pass the corpus to resume")
+        corpus, found = load_corpus(source["name"], token=config.token, max_tokens=config.max_tokens)
+        if found.idx_to_token != vocab.idx_to_token:
+            raise CheckpointError(f"{path}: the corpus {source['name']!r} has changed since the checkpoint "
+                                  f"was written (its vocabulary differs); resume with the original text")
+    if corpus_fingerprint(corpus) != source.get("sha1"):
+        raise CheckpointError(f"{path}: the corpus {source.get('name')!r} is not the one this run was trained "
+                              f"on; resume with the original text")
+    trainer = trainer_cls(config, corpus, vocab, corpus_name=source.get("name", ""))
+    _load_params(trainer.model.params, tensors, "model.", path)
+    try:
+        _restore_progress(trainer, tensors, meta["progress"])
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        raise CheckpointError(f"{path}: the checkpoint's training state is incomplete or mismatched") from None
+    return trainer
+
+
+def _restore_progress(trainer, tensors: dict, progress: dict) -> None:
+    if "best.W_xh" in tensors:
+        trainer._best_params = [p.detach().clone() for p in trainer.model.params]
+        _load_params(trainer._best_params, tensors, "best.", "checkpoint")
+    optim = trainer.optimizer.state_dict()
+    optim["state"] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, index, key = name.split(".", 2)
+            optim["state"].setdefault(int(index), {})[key] = value
+    trainer.optimizer.load_state_dict(optim)
+    trainer._data_rng.set_state(tensors["rng.data"])
+    trainer._epoch_rng_state = tensors.get("rng.epoch")
+    state = tensors.get("state.h")
+    trainer._state = None if state is None else state.to(trainer.device)
+    trainer.epoch = int(progress["epoch"])
+    trainer.global_step = int(progress["global_step"])
+    trainer.elapsed = float(progress["elapsed"])
+    trainer._step_in_epoch = int(progress["step_in_epoch"])
+    trainer._epoch_loss = float(progress["epoch_loss"])
+    trainer._epoch_tokens = int(progress["epoch_tokens"])
+    trainer._epoch_seconds = float(progress["epoch_seconds"])
+    best = progress["best_val_perplexity"]
+    trainer.best_val_perplexity = None if best is None else float(best)
+    trainer.dirty = False

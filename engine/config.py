@@ -1,0 +1,65 @@
+"""Training hyperparameters, without torch, so the CLI can show defaults and check options fast."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .vocab import TOKEN_LEVELS
+
+ITERATORS = ("sequential", "random")
+OPTIMIZERS = ("sgd", "adam")
+DEFAULT_LR = {"sgd": 1.0, "adam": 0.003}  # the book's lr for SGD; a tuned one for Adam
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters.  The defaults (Adam, random sampling, 256 hidden units, 64 steps) reach a
+    validation perplexity under 4.9 on the whole of *The Time Machine* in a few minutes on two
+    CPU cores.  The book's recipe is ``optimizer="sgd"`` (lr 1), ``hidden=512, steps=35, batch=32``."""
+
+    token: str = "char"
+    iterator: str = "random"
+    hidden: int = 256
+    steps: int = 64
+    batch: int = 16
+    lr: float | None = None        # None: the optimizer's default, DEFAULT_LR
+    clip: float = 1.0
+    optimizer: str = "adam"
+    epochs: int = 30
+    max_tokens: int = -1           # <= 0: the whole corpus
+    val_fraction: float = 0.1      # the last fraction of the tokens; 0: no validation
+    seed: int = 0
+    device: str = "auto"
+    time_budget: float = 0.0       # stop once the run has trained this many seconds; 0: no limit
+
+    def __post_init__(self):
+        if self.lr is None:
+            self.lr = DEFAULT_LR.get(self.optimizer, DEFAULT_LR["sgd"])
+
+    def validate(self) -> None:
+        def bad(field: str, why: str):
+            raise ConfigError(f"{field} {getattr(self, field)!r}: {why}")
+
+        for field, choices in (("token", TOKEN_LEVELS), ("iterator", ITERATORS), ("optimizer", OPTIMIZERS)):
+            if getattr(self, field) not in choices:
+                bad(field, f"use one of: {', '.join(choices)}")
+        for field, high in (("hidden", 8192), ("steps", 10_000), ("batch", 100_000), ("epochs", 10**6)):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+                bad(field, f"must be a whole number from 1 to {high:,}")
+        for field in ("lr", "clip"):
+            value = getattr(self, field)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                bad(field, "must be a positive number")
+        if not isinstance(self.max_tokens, int) or isinstance(self.max_tokens, bool):
+            bad("max_tokens", "must be a whole number (0 or less: the whole corpus)")
+        if not isinstance(self.val_fraction, (int, float)) or not 0 <= self.val_fraction <= 0.5:
+            bad("val_fraction", "must be from 0 to 0.5")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            bad("seed", "must be a whole number from 0")
+        if not isinstance(self.device, str) or not (self.device in DEVICES or self.device.startswith("cuda:")):
+            bad("device", f"use one of: {', '.join(DEVICES)} (or cuda:N)")
+        if not isinstance(self.time_budget, (int, float)) or not 0 <= self.time_budget < math.inf:
+            bad("time_budget", "must be a number of seconds, 0 for none")

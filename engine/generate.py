@@ -1,0 +1,93 @@
+"""Writing with a trained model (d2l 8.5.4's predict, streamed one token at a time).
+
+torch is imported inside the functions: the package imports this module eagerly so that
+``engine.generate`` stays the function even after ``import engine.generate``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError
+from .vocab import Vocab, tokenize
+
+if TYPE_CHECKING:
+    import torch
+
+FIRST_INPUT = " "  # what an empty prefix starts from (char level)
+
+
+def token_level(vocab: Vocab) -> str:
+    """``char`` when every real token is one character, else ``word``."""
+    return "char" if all(len(tok) == 1 for tok in vocab.idx_to_token[1:]) else "word"
+
+
+def prefix_tokens(prefix: str, token: str) -> list[str]:
+    return [tok for line in tokenize([prefix], token) for tok in line]
+
+
+def unknown_in_prefix(vocab: Vocab, prefix: str, token: str | None = None) -> list[str]:
+    """The distinct prefix tokens outside the vocabulary (they are read as <unk>), in order."""
+    tokens = prefix_tokens(prefix, token or token_level(vocab))
+    return list(dict.fromkeys(tok for tok in tokens if tok not in vocab))
+
+
+def _choose(logits: torch.Tensor, temperature: float, top_k: int | None,
+            generator: torch.Generator | None) -> int:
+    import torch
+
+    if temperature == 0:
+        return int(logits.argmax())
+    candidates = None
+    if top_k is not None and top_k < logits.numel():
+        logits, candidates = torch.topk(logits, top_k)
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if generator is not None and generator.device != probs.device:
+        probs = probs.cpu()
+    choice = int(torch.multinomial(probs, 1, generator=generator))
+    return choice if candidates is None else int(candidates[choice])
+
+
+def generate(model, vocab: Vocab, prefix: str, num_chars: int, *, temperature: float = 0.0,
+             top_k: int | None = None, generator: torch.Generator | None = None,
+             token: str | None = None) -> Iterator[str]:
+    """Warm the state up on ``prefix`` (one forward call), then yield ``num_chars`` new tokens'
+    text one at a time.  Temperature 0 is the book's greedy argmax; otherwise tokens are sampled
+    from softmax(logits / temperature), restricted to the ``top_k`` likeliest when given.
+    ``<unk>`` is never produced.  Word-level tokens come with their separating space.
+    The arguments are checked here, before the first token is asked for."""
+    if not isinstance(num_chars, int) or num_chars < 0:
+        raise ConfigError(f"number of characters {num_chars!r}: must be a whole number from 0")
+    if not isinstance(temperature, (int, float)) or not 0 <= temperature < float("inf"):
+        raise ConfigError(f"temperature {temperature!r}: must be 0 (greedy) or a positive number")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ConfigError(f"top-k {top_k!r}: must be a whole number from 1")
+    return _stream(model, vocab, prefix, num_chars, temperature, top_k, generator, token or token_level(vocab))
+
+
+def _stream(model, vocab, prefix, num_chars, temperature, top_k, generator, token) -> Iterator[str]:
+    import torch
+
+    tokens = prefix_tokens(prefix, token)
+    if not tokens:  # a fresh state and a neutral first input
+        tokens = [FIRST_INPUT if FIRST_INPUT in vocab else vocab.to_tokens(min(1, len(vocab) - 1))]
+    # No grad mode is held across the yields (it would leak into the caller's code between
+    # tokens): the warm-up runs in inference mode and the stepper works outside autograd.
+    with torch.inference_mode():
+        device = next(model.parameters()).device
+        logits, h = model(torch.tensor([vocab[tokens]], device=device), model.begin_state(1))
+        mask = torch.zeros_like(logits[0, -1])
+        mask[vocab.unk] = -torch.inf  # <unk> is never written
+        logits = logits[0, -1] + mask
+    step = model.stepper(mask)
+    text_so_far = prefix
+    for i in range(num_chars):
+        index = _choose(logits, temperature, top_k, generator)
+        word = vocab.idx_to_token[index]
+        if token == "word" and text_so_far and not text_so_far[-1].isspace():
+            word = " " + word
+        text_so_far = word
+        yield word
+        if i + 1 < num_chars:
+            out, h = step(index, h)
+            logits = out[0]

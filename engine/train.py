@@ -1,0 +1,241 @@
+"""One training loop for the CLI, the TUI and the benchmarks (d2l 8.5).
+
+:meth:`Trainer.run` yields a :class:`StepRecord` per minibatch and an
+:class:`EpochRecord` per epoch and knows nothing of printing (minGPT's
+trainer, as a generator).  It can be paused, resumed and stopped from another
+thread between minibatches, and its whole position lives on the trainer, so a
+run stopped anywhere continues with another ``run()`` call, or from a
+checkpoint, exactly as if never stopped.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .config import TrainConfig
+from .data import seq_data_iter_random, seq_data_iter_sequential
+from .device import resolve_device
+from .errors import ConfigError, TrainingError
+from .metrics import evaluate_perplexity, grad_clipping, gradient_flow, perplexity
+from .model import RNNScratch
+from .vocab import Vocab
+
+PAUSE_POLL = 0.1  # seconds between stop checks while paused
+
+
+@dataclass
+class StepRecord:
+    epoch: int               # 1-based
+    step: int                # 1-based within the epoch
+    steps_per_epoch: int
+    global_step: int
+    loss: float
+    perplexity: float
+    grad_norm: float         # before clipping
+    clipped: bool
+    tokens_per_sec: float    # over the epoch so far
+    elapsed: float           # seconds of training, pauses excluded
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_perplexity: float  # token-weighted over the epoch
+    val_perplexity: float | None
+    best_val_perplexity: float | None
+    is_best: bool
+    tokens_per_sec: float
+    elapsed: float
+
+
+def split_corpus(corpus, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train on the first floor((1 - f) N) tokens, validate on the rest (as the n-gram baselines)."""
+    tokens = torch.as_tensor(list(corpus) if not isinstance(corpus, torch.Tensor) else corpus, dtype=torch.long)
+    n_train = math.floor(len(tokens) * (1 - val_fraction))
+    return tokens[:n_train], tokens[n_train:]
+
+
+class Trainer:
+    """Trains an :class:`RNNScratch` on ``corpus`` (token indices of ``vocab``).
+
+    ``epoch`` counts finished epochs and ``global_step`` finished minibatches.
+    """
+
+    def __init__(self, config: TrainConfig, corpus, vocab: Vocab, *, corpus_name: str = ""):
+        config.validate()
+        self.config, self.vocab, self.corpus_name = config, vocab, corpus_name
+        self.device = resolve_device(config.device)
+        self._corpus = corpus
+        self._train, self._val = split_corpus(corpus, config.val_fraction)
+        if config.val_fraction > 0 and len(self._val) < 2:
+            raise ConfigError(f"val_fraction {config.val_fraction}: leaves {len(self._val)} validation "
+                              f"token(s); use more text or --val-fraction 0")
+        self._make_batches = seq_data_iter_sequential if config.iterator == "sequential" else seq_data_iter_random
+        # a text too short for one minibatch is refused now, not at the first step
+        next(self._make_batches(self._train, config.batch, config.steps, generator=torch.Generator()))
+        # Own generators: the run never depends on (or disturbs) global RNG state.
+        init_rng = torch.Generator().manual_seed(config.seed)
+        self._data_rng = torch.Generator().manual_seed(config.seed + 1)
+        self.model = RNNScratch(len(vocab), config.hidden, device=self.device, generator=init_rng)
+        if config.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        else:
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr)
+        self.epoch = 0
+        self.global_step = 0
+        self.elapsed = 0.0
+        self.best_val_perplexity: float | None = None
+        self.dirty = False
+        self._best_params: list[torch.Tensor] | None = None
+        self._epoch_rng_state: torch.Tensor | None = None  # data RNG at the current epoch's start
+        self._step_in_epoch = 0
+        self._state: torch.Tensor | None = None            # hidden state carried (sequential)
+        self._epoch_loss = 0.0
+        self._epoch_tokens = 0
+        self._epoch_seconds = 0.0
+        self._lock = threading.Lock()
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+
+    # ----------------------------------------------------------- control ----
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # wakes a paused run so that it can end
+
+    def _may_continue(self) -> bool:
+        while not self._running.wait(PAUSE_POLL):
+            if self._stop.is_set():
+                return False
+        if self.config.time_budget and self.elapsed >= self.config.time_budget:
+            self._stop.set()
+        return not self._stop.is_set()
+
+    # -------------------------------------------------------------- loop ----
+    def _epoch_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if self._epoch_rng_state is None:  # a new epoch
+            self._epoch_rng_state = self._data_rng.get_state()
+            self._step_in_epoch, self._state = 0, None
+            self._epoch_loss, self._epoch_tokens, self._epoch_seconds = 0.0, 0, 0.0
+        else:  # resuming inside an epoch: replay its draws, then skip what was done
+            self._data_rng.set_state(self._epoch_rng_state)
+        cfg = self.config
+        return list(self._make_batches(self._train, cfg.batch, cfg.steps, generator=self._data_rng))
+
+    def _train_step(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[float, float]:
+        X, Y = X.to(self.device), Y.to(self.device)
+        if self.config.iterator == "random" or self._state is None:
+            state = self.model.begin_state(X.shape[0])
+        else:
+            state = self._state.detach()  # carried across minibatches, cut from the old graph
+        logits, state = self.model(X, state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = grad_clipping(self.model, self.config.clip)
+        loss_value = float(loss.detach())
+        if not (math.isfinite(loss_value) and math.isfinite(norm)):
+            raise TrainingError(f"training diverged at step {self.global_step + 1} (loss {loss_value}, "
+                                f"gradient norm {norm}); lower --lr or --clip")
+        self.optimizer.step()
+        self._state = state.detach()
+        return loss_value, norm
+
+    def run(self) -> Iterator[StepRecord | EpochRecord]:
+        """Train until ``config.epochs`` epochs are done or :meth:`stop` is called."""
+        self._stop.clear()
+        cfg = self.config
+        while self.epoch < cfg.epochs:
+            batches = self._epoch_batches()
+            for X, Y in batches[self._step_in_epoch:]:
+                if not self._may_continue():
+                    return
+                start = time.perf_counter()
+                with self._lock:
+                    loss, norm = self._train_step(X, Y)
+                    seconds = time.perf_counter() - start
+                    self._step_in_epoch += 1
+                    self.global_step += 1
+                    self._epoch_loss += loss * Y.numel()
+                    self._epoch_tokens += Y.numel()
+                    self._epoch_seconds += seconds
+                    self.elapsed += seconds
+                    self.dirty = True
+                yield StepRecord(self.epoch + 1, self._step_in_epoch, len(batches), self.global_step, loss,
+                                 perplexity(loss), norm, norm > cfg.clip,
+                                 self._epoch_tokens / max(self._epoch_seconds, 1e-9), self.elapsed)
+            yield self._end_epoch()
+
+    def _end_epoch(self) -> EpochRecord:
+        start = time.perf_counter()
+        with self._lock:
+            val = evaluate_perplexity(self.model, self._val, self.device) if len(self._val) > 1 else None
+            is_best = val is not None and (self.best_val_perplexity is None or val < self.best_val_perplexity)
+            if is_best:
+                self.best_val_perplexity = val
+                self._best_params = [p.detach().clone() for p in self.model.params]
+            self.elapsed += time.perf_counter() - start
+            self.epoch += 1
+            self._epoch_rng_state = None
+            self.dirty = True
+            return EpochRecord(self.epoch, perplexity(self._epoch_loss / max(self._epoch_tokens, 1)), val,
+                               self.best_val_perplexity, is_best,
+                               self._epoch_tokens / max(self._epoch_seconds, 1e-9), self.elapsed)
+
+    # ------------------------------------------------------- diagnostics ----
+    def gradient_flow(self) -> list[float]:
+        """||dL/dh_t|| for t = 1..steps on one training minibatch (see metrics.gradient_flow);
+        the minibatch comes from its own generator so training is not disturbed."""
+        rng = torch.Generator().manual_seed(self.config.seed + self.global_step)
+        X, Y = next(seq_data_iter_random(self._train, self.config.batch, self.config.steps, generator=rng))
+        with self._lock:
+            return gradient_flow(self.model, X.to(self.device), Y.to(self.device))
+
+    def snapshot_model(self, *, best: bool = False) -> RNNScratch:
+        """A detached copy of the current weights (or of the best-validation weights, when
+        ``best`` and there are some), safe to use while another thread trains."""
+        with self._lock:
+            model = copy.deepcopy(self.model)
+            if best and self._best_params is not None:
+                with torch.no_grad():
+                    for p, saved in zip(model.params, self._best_params):
+                        p.copy_(saved)
+        return model.requires_grad_(False).eval()
+
+    # ------------------------------------------------------- checkpoints ----
+    def save(self, path) -> None:
+        """Write the full training state to ``path`` (atomically; see engine/checkpoint.py)."""
+        from .checkpoint import save_trainer
+
+        with self._lock:
+            save_trainer(self, path)
+            self.dirty = False
+
+    @classmethod
+    def load(cls, path, *, corpus=None, device: str | None = None) -> "Trainer":
+        """A trainer that continues the checkpointed run; the corpus is read again from its
+        source (or given) and must be the one the run was trained on."""
+        from .checkpoint import load_trainer
+
+        return load_trainer(cls, path, corpus=corpus, device=device)

@@ -1,0 +1,201 @@
+"""``rnnplay train``: train the scratch RNN with a progress bar, save a checkpoint, print a summary."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import statistics
+import sys
+from pathlib import Path
+
+from tui.options import add_train_arguments, given_train_options, train_config_from_args
+
+SAMPLE_PREFIX = "time traveller "
+SAMPLES = 10  # greedy samples printed over a run (every epoch gets a line)
+ADAM_LR_WARNING = 0.1
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train", help="train the from-scratch RNN on a corpus",
+        description="Train the from-scratch character (or word) RNN of Dive into Deep Learning 8.5, "
+                    "showing perplexity, gradient norm and speed; saves a checkpoint that "
+                    "`rnnplay generate` and the app can write with.  Ctrl+C stops and saves.",
+    )
+    add_train_arguments(parser)
+    parser.add_argument("--save", metavar="PATH", default=None,
+                        help="checkpoint file to write (default: CORPUS-TOKEN.safetensors in the "
+                             "checkpoint folder)")
+    parser.add_argument("--resume", metavar="PATH", default=None,
+                        help="continue the run saved in this checkpoint (its configuration is kept; "
+                             "--epochs, --time-budget and --device may change)")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="CPU threads for torch (default: 1; minibatches this small gain little from more, "
+                             "and lose much when other programs share the cores)")
+    parser.add_argument("--json", action="store_true",
+                        help="progress on stderr and one JSON summary line on stdout")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _make_trainer(args):
+    from engine.corpus import BUILTINS, default_source, read_source
+    from engine.errors import ConfigError
+    from engine.train import Trainer
+    from engine.vocab import corpus_from_text
+
+    if args.resume:
+        trainer = Trainer.load(args.resume, device=args.device)
+        given = given_train_options(args)
+        ignored = sorted(set(given) - {"epochs", "time_budget", "device"})
+        if ignored:
+            raise ConfigError(f"--resume keeps the checkpoint's configuration; drop {', '.join(ignored)} "
+                              f"(only --epochs, --time-budget and --device may change)")
+        for name in ("epochs", "time_budget"):
+            if name in given:
+                setattr(trainer.config, name, given[name])
+        trainer.config.validate()
+        return trainer, ""
+    config = train_config_from_args(args)
+    text = read_source(args.corpus) if args.corpus else default_source()
+    corpus, vocab = corpus_from_text(text.text, token=config.token, max_tokens=config.max_tokens)
+    # a file is named by its absolute path so that --resume finds it from anywhere
+    name = text.name if text.name in BUILTINS else str(Path(text.name).resolve())
+    return Trainer(config, corpus, vocab, corpus_name=name), text.notice
+
+
+def _save_path(args, trainer) -> Path:
+    from engine.paths import checkpoint_dir
+
+    if args.save:
+        return Path(args.save)
+    if args.resume:
+        return Path(args.resume)
+    stem = Path(trainer.corpus_name).stem or "corpus"
+    return checkpoint_dir() / f"{stem}-{trainer.config.token}.safetensors"
+
+
+def _sample(trainer, *, best: bool) -> str:
+    from engine.generate import generate
+
+    length = 50 if trainer.config.token == "char" else 15
+    model = trainer.snapshot_model(best=best)
+    return SAMPLE_PREFIX + "".join(generate(model, trainer.vocab, SAMPLE_PREFIX, length))
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _epoch_line(record, sample: str | None) -> str:
+    line = (f"epoch {record.epoch:4d}  train ppl {record.train_perplexity:8.3f}  "
+            f"val ppl {_fmt(record.val_perplexity):>8}{'*' if record.is_best else ' '}  "
+            f"{record.tokens_per_sec:9,.0f} tok/s  {record.elapsed:7.1f} s")
+    return line if sample is None else f"{line}  {sample!r}"
+
+
+class RunLog:
+    """The records of this invocation, and the summary they add up to."""
+
+    def __init__(self, trainer):
+        self.trainer, self.start_elapsed = trainer, trainer.elapsed
+        self.epochs, self.norms, self.clipped, self.last_step = [], [], 0, None
+
+    def add_step(self, record) -> None:
+        self.last_step = record
+        self.norms.append(record.grad_norm)
+        self.clipped += record.clipped
+
+    def summary(self, save_path: Path) -> dict:
+        epochs, last = self.epochs, self.last_step
+        return {
+            "epochs": self.trainer.epoch,
+            "steps": self.trainer.global_step,
+            "seconds": round(self.trainer.elapsed - self.start_elapsed, 3),
+            "tokens_per_sec": round(statistics.median(e.tokens_per_sec for e in epochs) if epochs
+                                    else last.tokens_per_sec if last else 0.0, 1),
+            "train_perplexity": epochs[-1].train_perplexity if epochs else last.perplexity if last else None,
+            "val_perplexity": epochs[-1].val_perplexity if epochs else None,
+            "best_val_perplexity": self.trainer.best_val_perplexity,
+            "grad_norm_mean": statistics.fmean(self.norms) if self.norms else None,
+            "clipped_fraction": self.clipped / len(self.norms) if self.norms else None,
+            "sample": _sample(self.trainer, best=True),
+            "checkpoint": str(save_path),
+        }
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from engine.errors import ConfigError
+    from engine.train import EpochRecord
+
+    console = Console(stderr=args.json, highlight=False, soft_wrap=True)
+    if args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: must be at least 1")
+    torch.set_num_threads(args.threads)
+    trainer, notice = _make_trainer(args)
+    if notice:
+        print(f"rnnplay: {notice}", file=sys.stderr)
+    save_path = _save_path(args, trainer)
+    cfg = trainer.config
+    if cfg.optimizer == "adam" and cfg.lr >= ADAM_LR_WARNING:
+        print(f"rnnplay: lr {cfg.lr:g} is far above Adam's usual range (around 0.001-0.01); "
+              f"the book's recipe is --optimizer sgd --lr 1", file=sys.stderr)
+    console.print(f"training on {trainer.corpus_name} ({cfg.token}, vocabulary {len(trainer.vocab)}) on "
+                  f"{trainer.device}: hidden {cfg.hidden}, steps {cfg.steps}, batch {cfg.batch}, "
+                  f"{cfg.optimizer} lr {cfg.lr:g}, clip {cfg.clip:g}, {cfg.iterator} minibatches")
+    sample_every = max(1, cfg.epochs // SAMPLES)
+    log = RunLog(trainer)
+    interrupted = aborted = False
+
+    def on_sigint(signum, frame):
+        nonlocal interrupted
+        if interrupted:  # a second Ctrl+C: give up at once
+            raise KeyboardInterrupt
+        interrupted = True
+        trainer.stop()
+        console.print("stopping after this minibatch (Ctrl+C again to abort without saving)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    columns = (TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
+               MofNCompleteColumn(), TextColumn("ppl {task.fields[ppl]:.3f}  |g| {task.fields[norm]:.2f}  "
+                                                "{task.fields[speed]:,.0f} tok/s  val {task.fields[val]}"),
+               TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("train", total=None, epoch=trainer.epoch + 1, epochs=cfg.epochs,
+                                     ppl=float("nan"), norm=0.0, speed=0.0, val="-")
+            for record in trainer.run():
+                if isinstance(record, EpochRecord):
+                    log.epochs.append(record)
+                    progress.update(task, val=_fmt(record.val_perplexity))
+                    sample = record.epoch % sample_every == 0 or record.epoch == cfg.epochs
+                    console.print(_epoch_line(record, _sample(trainer, best=False) if sample else None))
+                    if trainer.epoch < cfg.epochs:
+                        trainer.save(save_path)  # each epoch, so a crash loses little
+                    continue
+                log.add_step(record)
+                progress.update(task, completed=record.step, total=record.steps_per_epoch,
+                                epoch=record.epoch, ppl=record.perplexity, norm=record.grad_norm,
+                                speed=record.tokens_per_sec)
+    except KeyboardInterrupt:  # the second Ctrl+C may land mid-step: save nothing
+        aborted = True
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if trainer.dirty and not aborted:
+            trainer.save(save_path)
+    console.print(f"saved {save_path}")
+    summary = log.summary(save_path)
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        console.print(f"{summary['epochs']} epochs, {summary['steps']} steps in {summary['seconds']:.1f} s "
+                      f"({summary['tokens_per_sec']:,.0f} tok/s); train perplexity "
+                      f"{_fmt(summary['train_perplexity'])}, best validation perplexity "
+                      f"{_fmt(summary['best_val_perplexity'])}")
+        console.print(f"sample: {summary['sample']!r}")
+    return 130 if interrupted else 0

@@ -1,0 +1,69 @@
+"""The training options shared by ``rnnplay train`` and the bare ``rnnplay`` (which presets the app).
+
+Every option defaults to ``None`` here so a resumed run can tell what was given
+explicitly; :func:`train_config_from_args` fills the rest from TrainConfig.
+Only engine.config is imported: it does not load torch, so ``--help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from engine.config import DEFAULT_LR, DEVICES, ITERATORS, OPTIMIZERS, TrainConfig
+from engine.vocab import TOKEN_LEVELS
+
+_D = TrainConfig()
+# option dest -> TrainConfig field, where the names differ
+_FIELD = {"iter": "iterator"}
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from engine.corpus import BUILTINS
+
+    group = parser.add_argument_group("training")
+    group.add_argument("--corpus", metavar="SOURCE", default=None,
+                       help=f"{' or '.join(BUILTINS)} or a text file (default: timemachine, "
+                            "else python-docs when it cannot be had)")
+    group.add_argument("--token", choices=TOKEN_LEVELS, help=f"token level (default: {_D.token})")
+    group.add_argument("--iter", choices=ITERATORS,
+                       help=f"minibatches: sequential partitioning carries the state across them, random "
+                            f"sampling starts each from a fresh state (default: {_D.iterator})")
+    group.add_argument("--hidden", type=int, metavar="H", help=f"hidden units (default: {_D.hidden})")
+    group.add_argument("--steps", type=int, metavar="T", help=f"time steps per sequence (default: {_D.steps})")
+    group.add_argument("--batch", type=int, metavar="B", help=f"sequences per minibatch (default: {_D.batch})")
+    group.add_argument("--lr", type=float, help="learning rate (default: " + ", ".join(
+        f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items()) + ")")
+    group.add_argument("--clip", type=float, metavar="THETA",
+                       help=f"clip the gradients' global norm to this (default: {_D.clip:g})")
+    group.add_argument("--optimizer", choices=OPTIMIZERS,
+                       help=f"sgd is the book's; adam learns faster (default: {_D.optimizer})")
+    group.add_argument("--epochs", type=int, metavar="N", help=f"passes over the text (default: {_D.epochs})")
+    group.add_argument("--max-tokens", type=int, metavar="M",
+                       help="use only the first M tokens (default: all)")
+    group.add_argument("--val-fraction", type=float, metavar="F",
+                       help=f"hold out the last fraction F of the tokens for validation, 0 for none "
+                            f"(default: {_D.val_fraction:g})")
+    group.add_argument("--time-budget", type=float, metavar="SECONDS",
+                       help="stop once the run has trained this many seconds, resumed parts included "
+                            "(default: no limit)")
+    group.add_argument("--seed", type=int, metavar="S", help=f"random seed (default: {_D.seed})")
+    group.add_argument("--device", metavar="D",
+                       help=f"{'|'.join(DEVICES)}; auto picks CUDA when present (default: {_D.device})")
+
+
+def given_train_options(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields that were set on the command line."""
+    names = {f.name for f in fields(TrainConfig)}
+    given = {}
+    for dest, value in vars(args).items():
+        field = _FIELD.get(dest, dest)
+        if field in names and value is not None:
+            given[field] = value
+    return given
+
+
+def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """A validated TrainConfig: the options given, TrainConfig's defaults for the rest."""
+    config = TrainConfig(**given_train_options(args))
+    config.validate()
+    return config
