@@ -1,0 +1,39 @@
+"""Helpers for the app tests: a tiny corpus, a tiny training configuration, polling with a deadline."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from engine.config import TrainConfig
+
+TINY = TrainConfig(hidden=16, steps=8, batch=4, epochs=1, optimizer="sgd", lr=1.0, seed=0, device="cpu")
+
+
+@pytest.fixture
+def tiny_corpus(timemachine, tmp_path):
+    """The first 6,000 characters of The Time Machine as a file (about 170 minibatches of 4 x 8)."""
+    path = tmp_path / "tiny.txt"
+    path.write_text(timemachine.read_text(encoding="utf-8")[:6000], encoding="utf-8")
+    return path
+
+
+async def wait_for(pilot, predicate, timeout: float = 20.0, what: str = "condition") -> None:
+    """Let the app run until ``predicate()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def wait_for_stats(pilot, app) -> None:
+    await wait_for(pilot, lambda: bool(app.stats), what="corpus statistics")
+
+
+async def train_to_end(pilot, app) -> None:
+    """F5 on the tiny configuration, then wait for the run to finish."""
+    await wait_for_stats(pilot, app)
+    await pilot.press("f5")
+    await wait_for(pilot, lambda: app.trainer is not None and app.trainer.global_step > 0, what="first step")
+    await wait_for(pilot, lambda: not app.training.running, what="training to finish")

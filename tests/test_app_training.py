@@ -1,0 +1,142 @@
+"""Training from the app: live metrics, pause/resume/stop, save and load, quitting mid-run."""
+import dataclasses
+
+import torch
+from app_support import TINY, tiny_corpus, wait_for, wait_for_stats  # noqa: F401 (fixture)
+
+from tui.app import create_app
+from tui.widgets.gradients import GradientReadout
+from tui.widgets.plots import PerplexityCurve
+
+LONG = dataclasses.replace(TINY, epochs=1000)  # runs until stopped
+
+
+async def start(pilot, app):
+    await wait_for_stats(pilot, app)
+    await pilot.press("f5")
+    await wait_for(pilot, lambda: app.trainer is not None and app.trainer.global_step > 0, what="first step")
+
+
+async def test_training_updates_curve_progress_and_gradient_readout(tiny_corpus):
+    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot, app)
+        await wait_for(pilot, lambda: not app.training.running, what="the epoch to finish")
+        trainer, curve = app.trainer, app.query_one(PerplexityCurve)
+        # every step's record reached the curve, and the epoch's validation point too
+        assert curve.steps == list(range(1, trainer.global_step + 1))
+        assert len(curve.val) == 1 and curve.val[0] == trainer.best_val_perplexity
+        assert curve.baseline is not None and curve.baseline[1] == app.stats["char"].best_baseline.val_perplexity
+        readout = app.query_one(GradientReadout)
+        assert len(readout.norms) == min(100, trainer.global_step)
+        assert "θ 1" in str(readout.query_one("#grad-norm").render())
+        assert "t=1" in str(readout.query_one("#grad-flow").render()) and "t=8" in str(
+            readout.query_one("#grad-flow").render())
+        status = str(app.query_one("#train-status").render())
+        assert status.startswith("finished") and "tok/s" in status
+        bar = app.query_one("#train-progress")
+        assert bar.total == trainer.global_step and bar.progress == trainer.global_step
+        assert app.query_one("#field-hidden").disabled  # a model's hyperparameters are fixed
+
+
+async def test_pause_resume_stop(tiny_corpus):
+    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot, app)
+        trainer = app.trainer
+        await pilot.press("f6")
+        assert trainer.paused and "paused" in str(app.query_one("#train-status").render())
+        at_pause = trainer.global_step
+        await pilot.pause(0.5)
+        assert trainer.global_step <= at_pause + 1  # the minibatch under way may finish
+        await pilot.press("f6")
+        assert not trainer.paused
+        await wait_for(pilot, lambda: trainer.global_step > at_pause + 2, what="training to resume")
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: not app.training.running, what="stop")
+        assert trainer.stopped and str(app.query_one("#train-status").render()).startswith("stopped")
+        # F5 continues the same run
+        await pilot.press("f5")
+        stopped_at = trainer.global_step
+        await wait_for(pilot, lambda: trainer.global_step > stopped_at, what="training to continue")
+        assert app.trainer is trainer
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: not app.training.running, what="second stop")
+
+
+async def test_save_reset_load_restores_the_weights(tiny_corpus, tmp_path):
+    path = tmp_path / "ckpt" / "tiny.safetensors"
+    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot, app)
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: not app.training.running, what="stop")
+        trainer = app.trainer
+        assert trainer.dirty
+        app.training.save(str(path))
+        await wait_for(pilot, lambda: not trainer.dirty, what="save")
+        assert path.is_file()
+        weights = [p.detach().clone() for p in trainer.model.params]
+        await pilot.press("ctrl+r")                      # saved: no question asked
+        assert app.trainer is None and not app.query_one("#field-hidden").disabled
+        app.training.load(str(path))
+        await wait_for(pilot, lambda: app.trainer is not None, what="load")
+        loaded = app.trainer
+        assert loaded.global_step == trainer.global_step
+        assert all(torch.equal(a, b) for a, b in zip(weights, loaded.model.params))
+        assert app.query_one("#field-hidden").value == "16"
+
+
+async def test_bad_hyperparameter_is_an_inline_error(tiny_corpus):
+    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_stats(pilot, app)
+        app.query_one("#field-hidden").value = "0"
+        await pilot.press("f5")
+        assert "hidden 0" in str(app.query_one("#train-error").render())
+        assert app.query_one("#field-hidden").has_class("-invalid-field")
+        assert app.trainer is None and not app.training.running
+
+
+async def test_failed_load_is_a_notification(tiny_corpus, tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.training.load(str(bad))
+        await wait_for(pilot, lambda: "bad.safetensors" in str(app.query_one("#train-error").render()),
+                       what="the load error")
+        assert any(n.severity == "error" for n in app._notifications)
+        assert app.is_running and app.trainer is None
+
+
+async def test_quit_during_training_stops_it_and_returns_promptly(tiny_corpus):
+    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot, app)
+        trainer = app.trainer
+        await pilot.press("ctrl+q")
+        assert trainer.paused  # the dialog asks about unsaved training while the run waits
+        await pilot.click("#quit")
+    await app.workers.wait_for_complete()  # the training thread has ended: nothing keeps the process up
+    assert trainer.stopped
+    assert not any(w.is_running for w in app.workers)
+
+
+async def test_checkpoint_preset_opens_the_app_with_that_run(tiny_corpus, tmp_path):
+    from engine.train import Trainer
+    from engine.vocab import load_corpus
+
+    corpus, vocab = load_corpus(str(tiny_corpus), max_tokens=TINY.max_tokens)
+    trainer = Trainer(TINY, corpus, vocab, corpus_name=str(tiny_corpus))
+    run = trainer.run()
+    for _ in range(3):
+        next(run)
+    path = tmp_path / "preset.safetensors"
+    trainer.save(path)
+    app = create_app(checkpoint=str(path))  # no --corpus: the checkpoint's corpus is shown
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.trainer is not None, what="the checkpoint")
+        assert app.trainer.global_step == 3 and app.query_one("#field-hidden").value == "16"
+        await wait_for(pilot, lambda: app.corpus_text is not None and app.corpus_text.name == str(tiny_corpus),
+                       what="the checkpoint's corpus statistics")

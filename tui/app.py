@@ -1,0 +1,189 @@
+"""The rnnplay app: Corpus, Training and Generate side by side (tabs on small terminals).
+
+This module holds the App and its factory; CLI parsing lives in ``tui.cli``.
+Nothing here imports torch: the panes load it in thread workers after the
+first frame.
+"""
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.widgets import Footer, Tab, Tabs
+
+import assets
+from tui.commands import RnnplayCommands
+from tui.messages import CorpusLoaded, TrainerReady
+from tui.panes.corpus import CorpusPane
+from tui.panes.generate import GeneratePane
+from tui.panes.training import TrainingPane, corpus_name
+from tui.screens.dialogs import quit_dialog
+from tui.screens.help import HelpScreen
+
+TRIO = ("corpus", "training", "generate")
+
+
+class RnnplayApp(App):
+    """Watch an RNN learn a text and write it, one character at a time."""
+
+    TITLE = "rnnplay"
+    AUTO_FOCUS = "#gen-prompt"  # a newcomer can type a prefix at once; F-keys work from anywhere
+    CSS_PATH = str(assets.path("rnnplay.tcss"))
+    COMMANDS = App.COMMANDS | {RnnplayCommands}
+    # The three panes sit side by side only when the terminal is wide *and* tall enough.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("f1", "help", "Help", id="help"),
+        Binding("question_mark", "help", "Help", show=False, id="help-key"),
+        Binding("f2", "next_view", "Next tab", id="next-view"),
+        Binding("f5", "train_start", "Train", id="train-start"),
+        Binding("f6", "train_pause", "Pause", id="train-pause"),
+        Binding("f7", "train_stop", "Stop", id="train-stop"),
+        Binding("ctrl+r", "train_reset", "Reset", id="train-reset"),
+        Binding("ctrl+s", "save", "Save", id="save"),
+        Binding("ctrl+o", "load", "Load", id="load"),
+        Binding("ctrl+g", "write", "Write", id="write"),
+    ]
+
+    def __init__(self, *, corpus: str | None = None, checkpoint: str | None = None, config=None):
+        """``corpus``: a source (None: the default corpus); ``checkpoint``: a path to load;
+        ``config``: an ``engine.config.TrainConfig`` that presets the training form."""
+        super().__init__()
+        self.preset_corpus = corpus
+        self.preset_checkpoint = checkpoint
+        self.preset_config = config
+        self.has_forecast = find_spec("tui.panes.forecast") is not None
+        self.corpus_text = None             # the CorpusText that training uses
+        self.stats: dict[str, object] = {}  # token level -> CorpusStats of corpus_text
+        self._quitting = False
+
+    def compose(self) -> ComposeResult:
+        tabs = [Tab("Corpus", id="tab-corpus"), Tab("Training", id="tab-training"),
+                Tab("Generate", id="tab-generate")]
+        if self.has_forecast:
+            tabs.append(Tab("Forecast", id="tab-forecast"))
+        yield Tabs(*tabs, id="tabs")
+        with Container(id="workbench", classes="-trio"):
+            yield CorpusPane(self.preset_corpus, id="corpus", classes="pane trio -active")
+            yield TrainingPane(self.preset_config, self.preset_checkpoint, id="training", classes="pane trio")
+            yield GeneratePane(id="generate", classes="pane trio")
+        yield Footer()
+
+    # ------------------------------------------------------------ views ----
+
+    @property
+    def training(self) -> TrainingPane:
+        return self.query_one(TrainingPane)
+
+    @property
+    def trainer(self):
+        """The current ``engine.train.Trainer``, or None before the first Start or Load."""
+        return self.training.trainer
+
+    @on(Tabs.TabActivated, "#tabs")
+    async def _show_view(self, event: Tabs.TabActivated) -> None:
+        view = event.tab.id.removeprefix("tab-")
+        if view == "forecast" and not self.query("#forecast"):
+            from tui.panes.forecast import ForecastPane  # written by another helper; loaded on demand
+
+            forecast = ForecastPane(id="forecast", classes="pane")
+            forecast.border_title = "Forecast"
+            await self.query_one("#workbench").mount(forecast)
+        for pane in self.query(".pane"):
+            pane.set_class(pane.id == view, "-active")
+        self.query_one("#workbench").set_class(view in TRIO, "-trio")
+
+    def action_next_view(self) -> None:
+        self.query_one(Tabs).action_next_tab()
+
+    def action_show_view(self, view: str) -> None:
+        self.query_one(Tabs).active = f"tab-{view}"
+
+    @on(CorpusLoaded)
+    def _corpus_loaded(self, message: CorpusLoaded) -> None:
+        if self.corpus_text is None:
+            self.training.warm_up()  # after the statistics: the first screen never waits for torch
+        if message.text is not self.corpus_text:
+            self.corpus_text, self.stats = message.text, {}
+            if self.trainer is not None and self.trainer.corpus_name != corpus_name(message.text):
+                self.notify("the model was trained on another corpus: Reset (Ctrl+R) to train on this one")
+        self.stats[message.stats.token] = message.stats
+        self.training.show_baseline()
+
+    @on(TrainerReady)
+    def _trainer_ready(self, message: TrainerReady) -> None:
+        """A loaded checkpoint brings its corpus: show that corpus's statistics."""
+        trainer = message.trainer
+        shown = corpus_name(self.corpus_text) if self.corpus_text is not None else None
+        if message.path and trainer.corpus_name and trainer.corpus_name != shown:
+            self.query_one(CorpusPane).load(trainer.corpus_name, trainer.config.token)
+
+    # ---------------------------------------------------------- actions ----
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_train_start(self) -> None:
+        self.training.start()
+
+    def action_train_pause(self) -> None:
+        self.training.toggle_pause()
+
+    def action_train_stop(self) -> None:
+        self.training.stop()
+
+    def action_train_reset(self) -> None:
+        self.training.reset()
+
+    def action_save(self) -> None:
+        self.training.ask_save()
+
+    def action_load(self) -> None:
+        self.training.ask_load()
+
+    def action_write(self) -> None:
+        """Show the Generate pane and put the cursor in its prompt."""
+        self.action_show_view("generate")
+        self.query_one("#gen-prompt").focus()
+
+    def action_stop_generation(self) -> None:
+        self.query_one(GeneratePane).stop()
+
+    async def action_quit(self) -> None:
+        """Stop training cleanly; offer to save a model trained since the last save."""
+        if self._quitting:
+            return
+        trainer = self.trainer
+        if trainer is None or not trainer.dirty:
+            self.shut_down()
+            return
+        was_running = self.training.running and not trainer.paused
+        self.training.pause()
+
+        def decided(choice: str | None) -> None:
+            if choice == "save":
+                self.training.save(then_quit=True)
+            elif choice == "quit":
+                self.shut_down()
+            elif was_running:
+                self.training.resume()
+
+        self.push_screen(quit_dialog(), decided)
+
+    def shut_down(self) -> None:
+        """Stop every worker loop, then exit; thread workers end at their next check."""
+        self._quitting = True
+        self.training.stop()
+        self.workers.cancel_all()
+        self.exit()
+
+
+def create_app(*, corpus: str | None = None, checkpoint: str | None = None, config=None) -> RnnplayApp:
+    """The app factory shared by the CLI, the tests and the benchmark."""
+    return RnnplayApp(corpus=corpus, checkpoint=checkpoint, config=config)

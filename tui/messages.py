@@ -1,0 +1,67 @@
+"""Messages that carry engine results from thread workers to the widgets.
+
+Workers never touch widgets: they post one of these (``post_message`` is
+thread-safe) and an ``@on`` handler on the UI thread updates the screen.
+High-rate data is batched by time before it is posted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class CorpusLoaded(Message):
+    """A source (None: the default), its ``CorpusText`` and its ``CorpusStats`` at one token level."""
+
+    source: str | None
+    text: Any
+    stats: Any
+
+
+@dataclass
+class TrainerReady(Message):
+    """A trainer was built or loaded; ``path`` is set when it came from a checkpoint."""
+
+    trainer: Any
+    path: str = ""
+
+
+@dataclass
+class Saved(Message):
+    path: str
+    then_quit: bool = False
+
+
+@dataclass
+class TrainingTick(Message):
+    """The step and epoch records of the last ~0.25 s, and a gradient-flow sample if one was taken."""
+
+    trainer: Any
+    steps: list = field(default_factory=list)
+    epochs: list = field(default_factory=list)
+    flow: list[float] | None = None
+
+
+@dataclass
+class TrainingEnded(Message):
+    """The training loop returned: finished, stopped, or failed (the error is notified separately)."""
+
+    trainer: Any
+    stopped: bool
+
+
+@dataclass
+class GeneratedChunk(Message):
+    """Text produced in the last ~40 ms by generation ``run``."""
+
+    run: int
+    text: str
+
+
+@dataclass
+class GenerationEnded(Message):
+    run: int
+    cancelled: bool

@@ -1,0 +1,160 @@
+"""The Corpus pane: size, vocabulary, top n-grams, Zipf's law and the n-gram baselines (d2l 8.3)."""
+from __future__ import annotations
+
+from functools import partial
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Label, Select, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from tui.messages import CorpusLoaded
+from tui.notify import notify_error
+from tui.widgets.plots import ZipfPlot
+
+TOKEN_CHOICES = [("characters", "char"), ("words", "word")]
+
+
+def ngram_table(stats) -> Table:
+    """Top uni/bi/trigrams side by side; spaces inside char n-grams shown as ␣."""
+    table = Table(box=None, pad_edge=False, padding=(0, 1), expand=True)
+    for n in (1, 2, 3):
+        table.add_column(f"{n}-gram", ratio=2 + n, no_wrap=True, overflow="ellipsis")
+        table.add_column("count", justify="right", style="dim")
+    shown = (lambda g: g.replace(" ", "␣")) if stats.token == "char" else (lambda g: g)
+    rows = max(len(grams) for grams in stats.top.values())
+    for i in range(rows):
+        cells = []
+        for n in (1, 2, 3):
+            grams = stats.top[n]
+            cells += [shown(grams[i][0]), f"{grams[i][1]:,}"] if i < len(grams) else ["", ""]
+        table.add_row(*cells)
+    return table
+
+
+def baseline_table(stats) -> Table:
+    """Validation perplexity of each Laplace-smoothed n-gram model; the best is the line to beat."""
+    alphas = sorted({b.alpha for b in stats.ngram_baselines}, reverse=True)
+    table = Table(box=None, pad_edge=False, padding=(0, 1), title_justify="left",
+                  title=Text("n-gram baselines: validation perplexity", style="bold"))
+    table.add_column("n")
+    for alpha in alphas:
+        table.add_column(f"α={alpha:g}", justify="right")
+    best = stats.best_baseline
+    for n in sorted({b.n for b in stats.ngram_baselines}):
+        row = {b.alpha: b for b in stats.ngram_baselines if b.n == n}
+        cells = []
+        for alpha in alphas:
+            b = row.get(alpha)
+            style = "bold reverse" if b is best else ""
+            cells.append(Text(f"{b.val_perplexity:,.2f}" if b else "", style=style))
+        table.add_row(str(n), *cells)
+    return table
+
+
+def summary_text(stats) -> Text:
+    text = Text.assemble((stats.name, "bold"), "\n",
+                         f"{stats.chars:,} characters · {stats.tokens:,} {stats.token} tokens · "
+                         f"vocabulary {stats.vocab_size:,}")
+    if stats.notice:
+        text.append(f"\n{stats.notice}", style="italic")
+    return text
+
+
+class CorpusPane(VerticalScroll):
+    """Shows ``engine.stats.corpus_stats`` for the current source; switches source and token level."""
+
+    BORDER_TITLE = "Corpus"
+    BORDER_SUBTITLE = "↓ Zipf plot · n-gram baselines · switch corpus"
+
+    def __init__(self, source: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.source = source        # None: engine.corpus.default_source()
+        self.token = "char"
+        self._text = None           # the CorpusText of the current source, read once
+        self._requested = False     # a load() was asked for
+
+    def compose(self) -> ComposeResult:
+        yield Static("reading the corpus…", id="corpus-summary")
+        with Horizontal(classes="row"):
+            yield Label("n-grams of", classes="field-label")
+            yield Select(TOKEN_CHOICES, value="char", allow_blank=False, compact=True, id="corpus-token")
+        yield Static(id="corpus-ngrams")
+        yield ZipfPlot(id="corpus-zipf")
+        yield Static(id="corpus-baselines")
+        yield Input(placeholder="switch corpus: timemachine, python-docs or a file path; Enter",
+                    compact=True, id="corpus-source")
+        yield Static(id="corpus-error", classes="error")
+
+    def on_mount(self) -> None:
+        # after the first paint: the statistics thread holds the GIL for long stretches
+        self.call_after_refresh(self._first_load)
+
+    def _first_load(self) -> None:
+        if not self._requested:  # a checkpoint given at launch may have asked for its corpus first
+            self.load(self.source, self.token)
+
+    def load(self, source: str | None, token: str) -> None:
+        """Compute the statistics in a thread; the result arrives as CorpusLoaded."""
+        self._requested = True
+        same_source = source == self.source and self._text is not None
+        self.query_one("#corpus-error", Static).display = False
+        self.query_one("#corpus-summary").loading = True
+        self.run_worker(partial(self._compute, source, token, self._text if same_source else None),
+                        name="corpus statistics", group="corpus", thread=True, exclusive=True,
+                        exit_on_error=False)
+
+    def _compute(self, source: str | None, token: str, text) -> None:
+        from engine.corpus import default_source, read_source
+        from engine.stats import corpus_stats
+
+        if text is None:
+            text = default_source() if source is None else read_source(source)
+        stats = corpus_stats(text=text, token=token)
+        if not get_current_worker().is_cancelled:
+            self.post_message(CorpusLoaded(source, text, stats))
+
+    @on(CorpusLoaded)
+    def _show(self, message: CorpusLoaded) -> None:
+        # The app also hears this message (it bubbles) and keeps the statistics for the other panes.
+        self.source, self._text, self.token = message.source, message.text, message.stats.token
+        self.show(message.stats)
+
+    def show(self, stats) -> None:
+        self.query_one("#corpus-summary", Static).update(summary_text(stats))
+        self.query_one("#corpus-summary").loading = False
+        self.query_one("#corpus-ngrams", Static).update(ngram_table(stats))
+        self.query_one("#corpus-baselines", Static).update(baseline_table(stats))
+        self.query_one(ZipfPlot).show(stats.zipf_curves, stats.zipf)
+        with self.prevent(Select.Changed):
+            self.query_one("#corpus-token", Select).value = stats.token
+
+    @on(Select.Changed, "#corpus-token")
+    def _switch_token(self, event: Select.Changed) -> None:
+        cached = self.app.stats.get(event.value)
+        if cached is not None:
+            self.token = event.value
+            self.show(cached)
+        else:
+            self.load(self.source, event.value)
+
+    @on(Input.Submitted, "#corpus-source")
+    def _switch_source(self, event: Input.Submitted) -> None:
+        source = event.value.strip()
+        if not source:
+            return
+        if self.app.training.running:
+            self.app.notify("stop training (F7) before switching the corpus", severity="warning")
+            return
+        self.load(source, self.token)
+
+    @on(Worker.StateChanged)
+    def _failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.query_one("#corpus-summary").loading = False
+            error = self.query_one("#corpus-error", Static)
+            error.update(notify_error(self, event.worker.error, "corpus"))
+            error.display = True

@@ -1,0 +1,372 @@
+"""The Training pane: hyperparameters, Start/Pause/Resume/Stop/Reset/Save/Load, the perplexity
+curve, progress, and the gradient readout, all fed by ``Trainer.run()`` in a thread worker."""
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, ProgressBar, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from tui.messages import Saved, TrainerReady, TrainingEnded, TrainingTick
+from tui.notify import error_line, notify_error
+from tui.screens.dialogs import PathDialog, discard_dialog
+from tui.widgets.gradients import GradientReadout
+from tui.widgets.plots import PerplexityCurve
+from tui.widgets.train_form import TrainForm
+
+TICK = 0.25         # seconds between metric messages from the training thread
+FLOW_EVERY = 2.0    # seconds between gradient-flow samples (each costs about one training step)
+BUTTONS = ("start", "pause", "resume", "stop", "reset", "save", "load")
+# torch's intra-op threads in the app: one core stays free for the UI thread and generation
+# (on a busy 2-core machine, two spinning OpenMP threads also slow training down many times over)
+APP_THREADS = max(1, (os.cpu_count() or 2) - 1)
+
+
+def trainer_class():
+    """``engine.train.Trainer``, importing torch (slow: call it from a worker) with APP_THREADS."""
+    import torch
+    from engine.train import Trainer
+
+    torch.set_num_threads(APP_THREADS)
+    return Trainer
+
+
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def corpus_name(text) -> str:
+    """What a checkpoint records to find the text again: a built-in name or an absolute path."""
+    from engine.corpus import BUILTINS
+
+    return text.name if text.name in BUILTINS else str(Path(text.name).resolve())
+
+
+def default_checkpoint(trainer) -> str:
+    """CORPUS-TOKEN.safetensors in the checkpoint folder, the name ``rnnplay train`` saves under."""
+    from engine.paths import checkpoint_dir
+
+    stem = Path(trainer.corpus_name).stem or "corpus"
+    return str(checkpoint_dir() / f"{stem}-{trainer.config.token}.safetensors")
+
+
+def train_loop(pane, trainer) -> None:
+    """Runs in a thread: drive ``trainer.run()`` and post the records in ~TICK-second batches."""
+    from engine.train import StepRecord
+
+    worker = get_current_worker()
+    steps, epochs = [], []
+    sent = flowed = 0.0
+    try:
+        for record in trainer.run():
+            (steps if isinstance(record, StepRecord) else epochs).append(record)
+            if worker.is_cancelled:
+                trainer.stop()
+            now = time.monotonic()
+            # flush at once before a pause blocks the loop, and at each epoch's end
+            if now - sent >= TICK or epochs or trainer.paused:
+                flow = None
+                if now - flowed >= FLOW_EVERY and not trainer.paused:
+                    flow, flowed = trainer.gradient_flow(), now
+                pane.post_message(TrainingTick(trainer, steps, epochs, flow))
+                steps, epochs, sent = [], [], now
+    finally:
+        pane.post_message(TrainingTick(trainer, steps, epochs))
+        pane.post_message(TrainingEnded(trainer, stopped=trainer.stopped))
+
+
+class TrainingPane(Vertical):
+    """Owns the Trainer; every widget update happens here, on the UI thread."""
+
+    BORDER_TITLE = "Training"
+
+    def __init__(self, config=None, checkpoint: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        from engine.config import TrainConfig
+
+        self.base_config = config or TrainConfig()
+        self.preset_checkpoint = checkpoint
+        self.trainer = None
+        self.running = False        # a training worker is alive
+        self._start_when_ready = False
+        self._last_step = None
+
+    def compose(self) -> ComposeResult:
+        yield TrainForm(id="train-form")
+        yield Static(id="train-config")  # replaces the form while a model exists: room for the curve
+        with Horizontal(id="train-buttons"):
+            for name in BUTTONS:
+                yield Button(name.capitalize(), id=f"train-{name}", compact=True)
+        yield Static(id="train-error", classes="error")
+        yield PerplexityCurve(id="train-curve")
+        with Horizontal(id="train-progress-row"):
+            # a total from the start: an indeterminate bar animates, and that costs CPU all the time
+            yield ProgressBar(total=1, show_eta=False, show_percentage=True, id="train-progress")
+        yield Static("not started: press F5 or Start", id="train-status")
+        yield GradientReadout(id="train-gradients")
+
+    def on_mount(self) -> None:
+        self.query_one(TrainForm).fill(self.base_config)
+        self.query_one(GradientReadout).reset(self.base_config.clip)
+        self._sync_buttons()
+        if self.preset_checkpoint:
+            self.load(self.preset_checkpoint)
+
+    def warm_up(self) -> None:
+        """Import torch and the trainer in a thread, so that the first Start does not wait for them."""
+        self.run_worker(trainer_class, name="import torch", group="warm-up", thread=True, exit_on_error=False)
+
+    # ---------------------------------------------------------- actions ----
+
+    def start(self) -> None:
+        """Start, or resume a paused or stopped run; a new trainer is built from the form first."""
+        if self.running:
+            if self.trainer.paused:
+                self.resume()
+            return
+        if self.trainer is not None:
+            self._run()
+            return
+        try:
+            config = self.query_one(TrainForm).config(self.base_config)
+        except Exception as exc:  # ConfigError from the form
+            self._error(error_line(exc))
+            return
+        text = self.app.corpus_text
+        if text is None:
+            self._error("no corpus yet: wait for the Corpus pane, or switch to a readable corpus there")
+            return
+        self._error("")
+        self._start_when_ready = True
+        self.query_one("#train-status", Static).update("building the model…")
+        self.run_worker(partial(self._build, config, text), name="build model", group="trainer",
+                        thread=True, exclusive=True, exit_on_error=False)
+
+    def _build(self, config, text) -> None:
+        from engine.vocab import corpus_from_text
+
+        corpus, vocab = corpus_from_text(text.text, token=config.token, max_tokens=config.max_tokens)
+        self.post_message(TrainerReady(trainer_class()(config, corpus, vocab, corpus_name=corpus_name(text))))
+
+    def _run(self) -> None:
+        self.running = True
+        self._error("")
+        self.run_worker(partial(train_loop, self, self.trainer), name="training", group="training",
+                        thread=True, exit_on_error=False)
+        self._show_status()
+        self._sync_buttons()
+
+    def pause(self) -> None:
+        if self.running and not self.trainer.paused:
+            self.trainer.pause()
+            self._show_status()
+            self._sync_buttons()
+
+    def resume(self) -> None:
+        if self.running and self.trainer.paused:
+            self.trainer.resume()
+            self._show_status()
+            self._sync_buttons()
+
+    def toggle_pause(self) -> None:
+        if self.running and self.trainer.paused:
+            self.resume()
+        else:
+            self.pause()
+
+    def stop(self) -> None:
+        if self.trainer is not None and self.running:
+            self.trainer.stop()
+
+    def reset(self) -> None:
+        """Discard the trainer (asking first when its training is unsaved) and unlock the form."""
+        if self.trainer is not None and self.trainer.dirty:
+            self.app.push_screen(discard_dialog(), lambda choice: choice and self._discard())
+        else:
+            self._discard()
+
+    def _discard(self) -> None:
+        self.stop()
+        self.trainer = None
+        self.running = False  # the old loop may still post; its messages name the old trainer
+        self._last_step = None
+        self._lock_form(None)
+        self.query_one(PerplexityCurve).clear()
+        self.show_baseline()
+        self.query_one(GradientReadout).reset(self.base_config.clip)
+        self.query_one(ProgressBar).update(total=1, progress=0)
+        self.query_one("#train-status", Static).update("reset: edit the hyperparameters, then F5 or Start")
+        self._sync_buttons()
+
+    def ask_save(self) -> None:
+        if self.trainer is None:
+            self.app.notify("nothing to save yet: train (F5) or load a checkpoint first", severity="warning")
+            return
+        self.app.push_screen(PathDialog("Save the training state to:", default_checkpoint(self.trainer)),
+                             lambda path: path and self.save(path))
+
+    def save(self, path: str | None = None, *, then_quit: bool = False) -> None:
+        """Write a checkpoint in a thread (the trainer's lock makes this safe mid-training)."""
+        path = path or default_checkpoint(self.trainer)
+        trainer = self.trainer
+
+        def write() -> None:
+            trainer.save(path)
+            self.post_message(Saved(path, then_quit))
+
+        self.run_worker(write, name="save", group="io", thread=True, exit_on_error=False)
+
+    def ask_load(self) -> None:
+        if self.running:
+            self.app.notify("stop training (F7) before loading a checkpoint", severity="warning")
+            return
+        from engine.paths import checkpoint_dir
+
+        self.app.push_screen(PathDialog("Load a checkpoint from:", str(checkpoint_dir()) + "/"),
+                             lambda path: path and self.load(path))
+
+    def load(self, path: str) -> None:
+        self.query_one("#train-status", Static).update(f"loading {path}…")
+
+        def read() -> None:
+            self.post_message(TrainerReady(trainer_class().load(path), path))
+
+        self.run_worker(read, name="load", group="trainer", thread=True, exclusive=True, exit_on_error=False)
+
+    # --------------------------------------------------------- messages ----
+
+    @on(Button.Pressed, "#train-buttons Button")
+    def _button(self, event: Button.Pressed) -> None:
+        action = event.button.id.removeprefix("train-")
+        {"start": self.start, "pause": self.pause, "resume": self.resume, "stop": self.stop,
+         "reset": self.reset, "save": self.ask_save, "load": self.ask_load}[action]()
+
+    @on(TrainerReady)
+    def _ready(self, message: TrainerReady) -> None:
+        trainer = self.trainer = message.trainer
+        self.query_one(TrainForm).fill(trainer.config)
+        self._lock_form(trainer.config)
+        self.query_one(PerplexityCurve).clear()
+        self.query_one(GradientReadout).reset(trainer.config.clip)
+        self.show_baseline()
+        if message.path:
+            self.app.notify(f"loaded {message.path}: epoch {trainer.epoch}, step {trainer.global_step}",
+                            title="checkpoint")
+        self._show_status()
+        self._sync_buttons()
+        if self._start_when_ready:
+            self._start_when_ready = False
+            self._run()
+
+    @on(TrainingTick)
+    def _tick(self, message: TrainingTick) -> None:
+        message.stop()
+        trainer = self.trainer
+        if message.trainer is not trainer:  # a tick from a run that Reset discarded
+            return
+        if message.steps:
+            self._last_step = message.steps[-1]
+        self.query_one(PerplexityCurve).add(message.steps, message.epochs, trainer.global_step)
+        readout = self.query_one(GradientReadout)
+        readout.add(message.steps)
+        if message.flow:
+            readout.show_flow(message.flow)
+        for record in message.epochs:
+            if record.val_perplexity is not None and record.is_best:
+                self.query_one("#train-curve").border_subtitle = f"best validation {record.val_perplexity:.2f}"
+        self._show_status()
+
+    @on(TrainingEnded)
+    def _ended(self, message: TrainingEnded) -> None:
+        message.stop()
+        if message.trainer is not self.trainer:
+            return
+        self.running = False
+        self._show_status(ended="stopped" if message.stopped else "finished")
+        self._sync_buttons()
+
+    @on(Saved)
+    def _saved(self, message: Saved) -> None:
+        self.app.notify(f"saved {message.path}", title="checkpoint")
+        if message.then_quit:
+            self.app.shut_down()
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        name = event.worker.name
+        line = notify_error(self, event.worker.error, title=name)
+        if name == "build model":
+            self._start_when_ready = False
+            self._lock_form(None)
+        if name in ("build model", "training", "load"):
+            self._error(line)
+            self._show_status(ended="failed")
+
+    # ---------------------------------------------------------- display ----
+
+    def _error(self, line: str) -> None:
+        error = self.query_one("#train-error", Static)
+        error.update(line)
+        error.display = bool(line)
+
+    def _lock_form(self, config) -> None:
+        """With a model (``config``), a one-line summary stands in for the locked form; None unlocks."""
+        form, summary = self.query_one(TrainForm), self.query_one("#train-config", Static)
+        form.set_locked(config is not None)
+        form.display, summary.display = config is None, config is not None
+        if config is not None:
+            summary.update(
+                f"{config.token} · {config.iterator} · hidden {config.hidden} · steps {config.steps} · "
+                f"batch {config.batch} · lr {config.lr:g} · θ {config.clip:g} · {config.optimizer} · "
+                f"{config.epochs} epochs · {config.device}  (Reset to change)")
+
+    def show_baseline(self) -> None:
+        """Draw the best n-gram model of the training token level as the line to beat."""
+        token = self.trainer.config.token if self.trainer else self.base_config.token
+        stats = self.app.stats.get(token)
+        if stats is not None:
+            best = stats.best_baseline
+            self.query_one(PerplexityCurve).set_baseline(f"{best.n}-gram {best.val_perplexity:.2f}",
+                                                         best.val_perplexity)
+
+    def _show_status(self, ended: str = "") -> None:
+        trainer, record = self.trainer, self._last_step
+        if trainer is None:
+            return
+        cfg = trainer.config
+        if ended:
+            state = ended
+        elif self.running:
+            state = "paused" if trainer.paused else "training"
+        else:
+            state = "ready"
+        bar = self.query_one(ProgressBar)
+        text = Text.assemble((state, "bold"), f" · epoch {min(trainer.epoch + 1, cfg.epochs)}/{cfg.epochs}")
+        if record is not None:
+            total = record.steps_per_epoch * cfg.epochs
+            bar.update(total=total, progress=trainer.global_step)
+            left = max(total - trainer.global_step, 0) * record.elapsed / max(record.global_step, 1)
+            text.append(f" · step {record.step}/{record.steps_per_epoch} · {record.tokens_per_sec:,.0f} tok/s"
+                        f" · ETA {duration(left)}")
+        self.query_one("#train-status", Static).update(text, layout=False)  # fixed height: no reflow
+
+    def _sync_buttons(self) -> None:
+        running, trainer = self.running, self.trainer
+        paused = running and trainer.paused
+        enabled = {
+            "start": not running, "pause": running and not paused, "resume": paused,
+            "stop": running, "reset": trainer is not None, "save": trainer is not None, "load": not running,
+        }
+        for name, on_ in enabled.items():
+            self.query_one(f"#train-{name}", Button).disabled = not on_

@@ -1,0 +1,1 @@
+"""Modal screens: help and the small dialogs (quit, checkpoint path, confirm)."""

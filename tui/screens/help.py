@@ -1,0 +1,55 @@
+"""The ``?`` screen: what each pane shows and the formula behind it."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# rnnplay
+
+A recurrent neural network (chapter 8 of *Dive into Deep Learning*) learns a text while you watch,
+then continues any prefix you type, one character at a time.
+
+## Corpus
+Characters, tokens and vocabulary of the text; the most frequent 1-, 2- and 3-grams.
+**Zipf's law**: the frequency of the *i*-th most frequent n-gram falls like a power of its rank,
+`n_i ∝ 1 / i^α`, a straight line of slope `-α` on log-log axes (α is fitted on ranks 10-1000).
+**Laplace smoothing** gives every n-gram a share of probability:
+`P(x | ctx) = (n(ctx, x) + α) / (n(ctx) + α·|V|)`.  The n-gram models' validation perplexities are
+the baselines the RNN has to beat.  Type a built-in name (timemachine, python-docs) or a file path
+in the box at the bottom and press Enter to switch corpus.
+
+## Training
+The hidden state `h_t = tanh(x_t W_xh + h_(t-1) W_hh + b_h)` carries the past; the output is
+`o_t = h_t W_hq + b_q`.  **Perplexity** is `exp(-1/n Σ log P(x_t | x_(t-1), …))`: 1 is perfect,
+the vocabulary size is guessing.  **Gradient clipping**: when the gradient's norm ‖g‖ exceeds θ,
+g is scaled to `θ · g / ‖g‖`; the readout shows ‖g‖ before clipping and how often it bit.
+**Gradient flow** bars show ‖∂L/∂h_t‖ for each time step t: short bars on the left mean the
+gradient fades on its way back through time.  Sequential partitioning carries the hidden state
+from one minibatch to the next; random sampling starts each from zeros.
+Hyperparameters are fixed once a model exists: Reset to change them.
+
+## Generate
+Type a prefix and press Enter: the model reads it, then writes one token at a time from the
+*current* weights, also while training runs.  Greedy picks the likeliest token; sampled draws
+from `softmax(o / temperature)`, limited to the top-k likeliest when top-k is set.
+Esc stops; a new prompt replaces the old; Up/Down recall earlier prompts.
+
+## Keys
+F5 train / resume · F6 pause / resume · F7 stop · Ctrl+R reset · Ctrl+S save · Ctrl+O load ·
+Ctrl+G write (cursor to the prompt) · Esc stop writing · F2 next tab · Ctrl+P command palette ·
+F1 or ? this help · Ctrl+Q quit (offers to save unsaved training).
+Below 120x36 the panes become tabs: F2 or a click switches them.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close", id="help-close")]
+    AUTO_FOCUS = "#help-box"  # arrows and PgUp/PgDn scroll at once
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Markdown(HELP)

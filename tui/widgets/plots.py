@@ -1,0 +1,112 @@
+"""Plots drawn with plotext: Zipf's law on log-log axes and the live perplexity curve.
+
+A plotext plot is rebuilt in full on every render (tens of ms), so the curve
+redraws at most ``REDRAW_HZ`` times a second however fast records arrive.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from rich.text import Text
+from textual_plotext import PlotextPlot
+
+REDRAW_HZ = 2
+MAX_POINTS = 300     # the train curve is thinned to this many points for drawing
+
+
+class Plot(PlotextPlot):
+    """A plotext plot that draws a one-line notice where plotext itself fails.
+
+    plotext raises on some data ranges (e.g. a legend entry whose series falls
+    outside log-scaled axes); a plot is never worth a crashed app.
+    """
+
+    def render(self):
+        try:
+            return super().render()
+        except (ArithmeticError, IndexError, ValueError) as exc:
+            return Text(f"(plot not drawable here: {exc.__class__.__name__})", style="dim")
+
+
+class ZipfPlot(Plot):
+    """Frequency against rank of the uni-, bi- and trigrams, each with its fitted exponent."""
+
+    def show(self, curves: dict[int, tuple[list[int], list[int]]], exponents: dict[int, float]) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.xscale("log")
+        plt.yscale("log")
+        plt.title("Zipf: frequency vs rank (log-log)")
+        for n in sorted(curves):
+            ranks, freqs = curves[n]
+            alpha = exponents.get(n, math.nan)
+            label = f"{n}-gram α={alpha:.2f}" if math.isfinite(alpha) else f"{n}-gram"
+            if ranks:
+                plt.plot(ranks, freqs, label=label, marker="braille")
+        self.refresh()
+
+
+def thin(xs: list, ys: list, limit: int = MAX_POINTS) -> tuple[list, list]:
+    """Every k-th point so at most about ``limit`` remain (the last point always kept)."""
+    if len(xs) <= limit:
+        return xs, ys
+    k = math.ceil(len(xs) / limit)
+    return xs[::k] + xs[-1:], ys[::k] + ys[-1:]
+
+
+class PerplexityCurve(Plot):
+    """Train perplexity per step, validation perplexity per epoch, and the n-gram line to beat."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.clear()
+
+    def clear(self) -> None:
+        self.steps: list[int] = []
+        self.train: list[float] = []
+        self.val_steps: list[int] = []
+        self.val: list[float] = []
+        self.baseline: tuple[str, float] | None = None
+        self._drawn_at = 0.0
+        self._draw()
+
+    def add(self, steps: list, epochs: list, global_step: int) -> None:
+        for record in steps:
+            self.steps.append(record.global_step)
+            self.train.append(record.perplexity)
+        for record in epochs:
+            if record.val_perplexity is not None:
+                self.val_steps.append(global_step)
+                self.val.append(record.val_perplexity)
+        self.redraw()
+
+    def set_baseline(self, label: str, perplexity: float) -> None:
+        self.baseline = (label, perplexity)
+        self.redraw(force=True)
+
+    def redraw(self, force: bool = False) -> None:
+        """Replot now if the last replot is older than 1/REDRAW_HZ s; else the next record does it."""
+        now = time.monotonic()
+        if force or now - self._drawn_at >= 1 / REDRAW_HZ:
+            self._drawn_at = now
+            self._draw()
+
+    def _draw(self) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title("perplexity" + (f" · line to beat: {self.baseline[0]}" if self.baseline else ""))
+        plt.xlabel("step")
+        finite = [p for p in self.train + self.val if math.isfinite(p)]
+        if self.baseline is not None:
+            finite.append(self.baseline[1])
+        if finite and max(finite) / max(min(finite), 1e-9) > 20:
+            plt.yscale("log")  # early perplexities near the vocabulary size dwarf the rest
+        if self.steps:
+            plt.plot(*thin(self.steps, self.train), label="train", marker="braille")
+        if self.val:
+            plt.plot(self.val_steps, self.val, label="validation", marker="dot")
+        if self.baseline is not None and len(self.steps) > 1:  # a series: its label sits in the legend
+            label, value = self.baseline
+            plt.plot([self.steps[0], self.steps[-1]], [value, value], label=label, color="red")
+        self.refresh()
