@@ -17,6 +17,7 @@ _EXPORTS = {
     # the model (d2l 8.5-8.6)
     "RNNScratch": "model", "RNNConcise": "model", "grad_clipping": "metrics", "generate": "generate",
     "Trainer": "train", "TrainConfig": "config",
+    "bptt_gradients": "bptt", "rnn_recurrence": "bptt",
 }
 
 __all__ = sorted(_EXPORTS)

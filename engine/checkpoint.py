@@ -4,13 +4,17 @@ Tensors (weights, best-validation weights, optimizer moments, RNG states, the
 carried hidden state) go in the safetensors body and everything else (config,
 vocabulary, position in the run) in the JSON, so loading never runs pickle
 code, whoever wrote the file.  Writes are atomic: a temporary file in the same
-folder, fsync, rename; a crash mid-save leaves the previous checkpoint intact.
+folder, fsync, rename; a crash mid-save leaves the previous checkpoint intact, and the
+temporary file it leaves behind (named with the writer's process id) is removed by the
+next save once that process is gone.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -19,6 +23,7 @@ import safetensors.torch
 import torch
 
 from .config import TrainConfig
+from .device import device_available
 from .errors import CheckpointError
 from .model import PARAM_NAMES, RNNScratch
 from .vocab import Vocab, load_corpus
@@ -26,9 +31,43 @@ from .vocab import Vocab, load_corpus
 FORMAT = "rnnplay-checkpoint"
 VERSION = 1
 META_KEY = "rnnplay"
+OPTIMIZER_STATE = {"adam": {"step", "exp_avg", "exp_avg_sq"}, "sgd": set()}  # torch's per-parameter keys
 
 
 # ------------------------------------------------------------- the file ----
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: alive, and not ours to judge
+        return True
+    return True
+
+
+def remove_stale_temporaries(path) -> list[Path]:
+    """Delete the temporary files that saves of ``path`` left behind when their process died
+    (SIGKILL, power loss).  Files of live processes, and anything not named like ours, stay."""
+    path = Path(path)
+    ours = re.compile(re.escape(f".{path.name}.") + r"(\d+)\.[a-z0-9_]{8}\.tmp")
+    removed = []
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = ours.fullmatch(entry.name)
+        if match and not _process_alive(int(match.group(1))):
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:
+                pass  # cleaning up is a courtesy; the save itself decides success
+    return removed
+
 
 def write_checkpoint(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Atomically write ``tensors`` and the JSON-able ``meta`` to ``path``."""
@@ -37,8 +76,10 @@ def write_checkpoint(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path
     header = {META_KEY: json.dumps({"format": FORMAT, "version": VERSION, **meta})}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
         data = safetensors.torch.save(body, metadata=header)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                                   suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -54,7 +95,8 @@ def write_checkpoint(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path
         finally:
             os.close(dir_fd)
     except OSError as exc:
-        raise CheckpointError(f"{path}: cannot write the checkpoint ({exc.strerror or exc})") from None
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({exc.strerror or exc}); free some space "
+                              f"or save elsewhere (--save)") from None
     return path
 
 
@@ -162,17 +204,21 @@ def save_trainer(trainer, path) -> Path:
     return write_checkpoint(path, tensors, meta)
 
 
-def load_trainer(trainer_cls, path, *, corpus=None, device=None):
+def load_trainer(trainer_cls, path, *, corpus=None, device=None, **read_options):
     tensors, meta = read_checkpoint(path)
     vocab = _vocab(meta, path)
     config = _config(meta, path)
+    missing = None  # a device the run was trained on that this machine lacks
     if device is not None:
         config.device = device
+    elif not device_available(config.device):
+        missing, config.device = config.device, "auto"
     source = meta.get("corpus") or {}
     if corpus is None:
         if not source.get("name"):
             raise CheckpointError(f"{path}: the checkpoint does not name its corpus; pass the corpus to resume")
-        corpus, found = load_corpus(source["name"], token=config.token, max_tokens=config.max_tokens)
+        corpus, found = load_corpus(source["name"], token=config.token, max_tokens=config.max_tokens,
+                                    **read_options)
         if found.idx_to_token != vocab.idx_to_token:
             raise CheckpointError(f"{path}: the corpus {source['name']!r} has changed since the checkpoint "
                                   f"was written (its vocabulary differs); resume with the original text")
@@ -180,12 +226,52 @@ def load_trainer(trainer_cls, path, *, corpus=None, device=None):
         raise CheckpointError(f"{path}: the corpus {source.get('name')!r} is not the one this run was trained "
                               f"on; resume with the original text")
     trainer = trainer_cls(config, corpus, vocab, corpus_name=source.get("name", ""))
+    if missing:
+        trainer.notice = (f"the checkpoint was trained on {missing}, which this machine lacks; "
+                          f"continuing on {trainer.device}")
     _load_params(trainer.model.params, tensors, "model.", path)
     try:
         _restore_progress(trainer, tensors, meta["progress"])
-    except (KeyError, TypeError, ValueError, RuntimeError):
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError):
         raise CheckpointError(f"{path}: the checkpoint's training state is incomplete or mismatched") from None
     return trainer
+
+
+def _optimizer_state(trainer, tensors: dict) -> dict:
+    """The optimizer's per-parameter state, checked now so that a bad file fails at load, not at
+    the first step: all parameters or none, each with its optimizer's keys and shapes."""
+    params = trainer.model.params
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    if state and set(state) != set(range(len(params))):
+        raise ValueError("optimizer state for some parameters only")
+    for index, entry in state.items():
+        if set(entry) != OPTIMIZER_STATE[trainer.config.optimizer]:
+            raise ValueError("optimizer state keys")
+        for key, value in entry.items():
+            if not value.is_floating_point() or value.shape != (() if key == "step" else params[index].shape):
+                raise ValueError("optimizer state shape")
+            # Adam takes powers of the step count: a negative or fractional one turns them complex
+            if not torch.isfinite(value).all() or (key != "exp_avg" and (value < 0).any()) \
+                    or (key == "step" and value != value.round()):
+                raise ValueError("optimizer state value")
+    return state
+
+
+def _count(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"not a count: {value!r}")
+    return value
+
+
+def _seconds(value) -> float:
+    value = float(value)
+    if not 0 <= value < math.inf:
+        raise ValueError(f"not a duration: {value!r}")
+    return value
 
 
 def _restore_progress(trainer, tensors: dict, progress: dict) -> None:
@@ -193,23 +279,25 @@ def _restore_progress(trainer, tensors: dict, progress: dict) -> None:
         trainer._best_params = [p.detach().clone() for p in trainer.model.params]
         _load_params(trainer._best_params, tensors, "best.", "checkpoint")
     optim = trainer.optimizer.state_dict()
-    optim["state"] = {}
-    for name, value in tensors.items():
-        if name.startswith("optim."):
-            _, index, key = name.split(".", 2)
-            optim["state"].setdefault(int(index), {})[key] = value
+    optim["state"] = _optimizer_state(trainer, tensors)
     trainer.optimizer.load_state_dict(optim)
     trainer._data_rng.set_state(tensors["rng.data"])
-    trainer._epoch_rng_state = tensors.get("rng.epoch")
+    epoch_rng = tensors.get("rng.epoch")
+    if epoch_rng is not None:
+        torch.Generator().set_state(epoch_rng)  # fails here on a bad state, rather than mid-run
+    trainer._epoch_rng_state = epoch_rng
     state = tensors.get("state.h")
-    trainer._state = None if state is None else state.to(trainer.device)
-    trainer.epoch = int(progress["epoch"])
-    trainer.global_step = int(progress["global_step"])
-    trainer.elapsed = float(progress["elapsed"])
-    trainer._step_in_epoch = int(progress["step_in_epoch"])
+    cfg = trainer.config
+    if state is not None and (state.shape != (cfg.batch, cfg.hidden) or not state.is_floating_point()):
+        raise ValueError("carried hidden state")
+    trainer._state = None if state is None else state.to(trainer.device, torch.float32)
+    trainer.epoch = _count(progress["epoch"])
+    trainer.global_step = _count(progress["global_step"])
+    trainer.elapsed = _seconds(progress["elapsed"])
+    trainer._step_in_epoch = _count(progress["step_in_epoch"])
     trainer._epoch_loss = float(progress["epoch_loss"])
-    trainer._epoch_tokens = int(progress["epoch_tokens"])
-    trainer._epoch_seconds = float(progress["epoch_seconds"])
+    trainer._epoch_tokens = _count(progress["epoch_tokens"])
+    trainer._epoch_seconds = _seconds(progress["epoch_seconds"])
     best = progress["best_val_perplexity"]
     trainer.best_val_perplexity = None if best is None else float(best)
     trainer.dirty = False

@@ -148,6 +148,10 @@ def read_text_file(path: str | os.PathLike, *, encoding: str | None = None,
             raise CorpusError(
                 f"{p}: not valid {encoding} (first bad byte at offset {exc.start}); pass the right --encoding"
             ) from None
+        except (UnicodeError, LookupError, ValueError, TypeError) as exc:  # rot13, hex, zlib, punycode...
+            reason = (str(exc).splitlines() or [exc.__class__.__name__])[0]
+            raise CorpusError(f"{p}: cannot decode it as {encoding} ({reason}); pass a text encoding "
+                              f"such as utf-8 or latin-1") from None
         text = text.lstrip("\ufeff")
         if "\x00" in text:
             raise CorpusError(f"{p}: looks binary (NUL characters); give a text file")

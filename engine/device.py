@@ -26,3 +26,12 @@ def resolve_device(name: str = "auto") -> torch.device:
                               f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
         return device
     raise ConfigError(f"--device {name}: unknown device; use one of: {', '.join(DEVICES)} (or cuda:N)")
+
+
+def device_available(name: str) -> bool:
+    """Whether :func:`resolve_device` accepts ``name`` on this machine."""
+    try:
+        resolve_device(name)
+    except ConfigError:
+        return False
+    return True

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import torch
 
 FIRST_INPUT = " "  # what an empty prefix starts from (char level)
+WARMUP_CHUNK = 4096  # prefix tokens per forward call: a book-long prefix needs no book-long logits
 
 
 def token_level(vocab: Vocab) -> str:
@@ -75,7 +76,9 @@ def _stream(model, vocab, prefix, num_chars, temperature, top_k, generator, toke
     # tokens): the warm-up runs in inference mode and the stepper works outside autograd.
     with torch.inference_mode():
         device = next(model.parameters()).device
-        logits, h = model(torch.tensor([vocab[tokens]], device=device), model.begin_state(1))
+        indices, h = torch.tensor([vocab[tokens]], device=device), model.begin_state(1)
+        for start in range(0, indices.shape[1], WARMUP_CHUNK):
+            logits, h = model(indices[:, start:start + WARMUP_CHUNK], h)
         mask = torch.zeros_like(logits[0, -1])
         mask[vocab.unk] = -torch.inf  # <unk> is never written
         logits = logits[0, -1] + mask

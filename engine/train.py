@@ -28,6 +28,7 @@ from .model import RNNScratch
 from .vocab import Vocab
 
 PAUSE_POLL = 0.1  # seconds between stop checks while paused
+MAX_BAD_STEPS = 5  # non-finite steps in a row before the run gives up
 
 
 @dataclass
@@ -42,6 +43,7 @@ class StepRecord:
     clipped: bool
     tokens_per_sec: float    # over the epoch so far
     elapsed: float           # seconds of training, pauses excluded
+    skipped: bool = False    # the loss or gradient was NaN or infinite: no update was made
 
 
 @dataclass
@@ -104,6 +106,9 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._stop = threading.Event()
+        self._bad_in_a_row = 0
+        self._good_params: list[torch.Tensor] | None = None  # weights before the last finite step
+        self.notice = ""  # for the user, e.g. why the device differs from the checkpoint's
 
     # ----------------------------------------------------------- control ----
     @property
@@ -143,7 +148,8 @@ class Trainer:
         cfg = self.config
         return list(self._make_batches(self._train, cfg.batch, cfg.steps, generator=self._data_rng))
 
-    def _train_step(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[float, float]:
+    def _train_step(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[float, float, bool]:
+        """``(loss, gradient norm, finite)``; a non-finite step updates nothing."""
         X, Y = X.to(self.device), Y.to(self.device)
         if self.config.iterator == "random" or self._state is None:
             state = self.model.begin_state(X.shape[0])
@@ -156,11 +162,54 @@ class Trainer:
         norm = grad_clipping(self.model, self.config.clip)
         loss_value = float(loss.detach())
         if not (math.isfinite(loss_value) and math.isfinite(norm)):
-            raise TrainingError(f"training diverged at step {self.global_step + 1} (loss {loss_value}, "
-                                f"gradient norm {norm}); lower --lr or --clip")
+            self.optimizer.zero_grad(set_to_none=True)
+            self._state = None  # a NaN state must not be carried into the next minibatch
+            return loss_value, norm, False
+        self._keep_good_params()
         self.optimizer.step()
         self._state = state.detach()
-        return loss_value, norm
+        return loss_value, norm, True
+
+    def _keep_good_params(self) -> None:
+        # copy_ into buffers made once: a clone per step would allocate every minibatch
+        with torch.no_grad():
+            if self._good_params is None:
+                self._good_params = [p.detach().clone() for p in self.model.params]
+            else:
+                for kept, p in zip(self._good_params, self.model.params):
+                    kept.copy_(p)
+
+    def _diverged(self) -> TrainingError:
+        with self._lock:
+            restored = self._good_params is not None
+            if restored:
+                with torch.no_grad():
+                    for p, kept in zip(self.model.params, self._good_params):
+                        p.copy_(kept)
+                self.dirty = True
+            self._bad_in_a_row = 0
+        back = "the weights are back at the last good step" if restored else "no good step to go back to"
+        return TrainingError(f"training diverged: {MAX_BAD_STEPS} steps in a row had a NaN or infinite loss "
+                             f"or gradient (up to step {self.global_step}); {back}; lower the learning rate "
+                             f"(--lr, now {self.config.lr:g}) and train again")
+
+    def _out_of_memory(self, what: str) -> TrainingError:
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        cfg = self.config
+        cpu = ", or use --device cpu" if self.device.type != "cpu" else ""
+        return TrainingError(f"out of memory on {self.device} while {what} (minibatch {cfg.batch} x {cfg.steps}, "
+                             f"{cfg.hidden} hidden units, vocabulary {len(self.vocab):,}); the memory was freed; "
+                             f"lower --batch, --steps or --hidden{cpu}")
+
+    def _guarded(self, what: str, fn, *args):
+        """``fn(*args)``, with out-of-memory turned into a TrainingError once the memory is free."""
+        try:
+            return fn(*args)
+        except torch.OutOfMemoryError:
+            pass  # leave the except block first: its traceback still holds the large tensors
+        raise self._out_of_memory(what)
 
     def run(self) -> Iterator[StepRecord | EpochRecord]:
         """Train until ``config.epochs`` epochs are done or :meth:`stop` is called."""
@@ -173,24 +222,30 @@ class Trainer:
                     return
                 start = time.perf_counter()
                 with self._lock:
-                    loss, norm = self._train_step(X, Y)
+                    loss, norm, finite = self._guarded("training", self._train_step, X, Y)
                     seconds = time.perf_counter() - start
                     self._step_in_epoch += 1
                     self.global_step += 1
-                    self._epoch_loss += loss * Y.numel()
-                    self._epoch_tokens += Y.numel()
+                    if finite:
+                        self._epoch_loss += loss * Y.numel()
+                        self._epoch_tokens += Y.numel()
+                    self._bad_in_a_row = 0 if finite else self._bad_in_a_row + 1
                     self._epoch_seconds += seconds
                     self.elapsed += seconds
                     self.dirty = True
                 yield StepRecord(self.epoch + 1, self._step_in_epoch, len(batches), self.global_step, loss,
-                                 perplexity(loss), norm, norm > cfg.clip,
-                                 self._epoch_tokens / max(self._epoch_seconds, 1e-9), self.elapsed)
+                                 perplexity(loss), norm, finite and norm > cfg.clip,
+                                 self._epoch_tokens / max(self._epoch_seconds, 1e-9), self.elapsed,
+                                 skipped=not finite)
+                if self._bad_in_a_row >= MAX_BAD_STEPS:
+                    raise self._diverged()
             yield self._end_epoch()
 
     def _end_epoch(self) -> EpochRecord:
         start = time.perf_counter()
         with self._lock:
-            val = evaluate_perplexity(self.model, self._val, self.device) if len(self._val) > 1 else None
+            val = (self._guarded("validating", evaluate_perplexity, self.model, self._val, self.device)
+                   if len(self._val) > 1 else None)
             is_best = val is not None and (self.best_val_perplexity is None or val < self.best_val_perplexity)
             if is_best:
                 self.best_val_perplexity = val
@@ -199,7 +254,8 @@ class Trainer:
             self.epoch += 1
             self._epoch_rng_state = None
             self.dirty = True
-            return EpochRecord(self.epoch, perplexity(self._epoch_loss / max(self._epoch_tokens, 1)), val,
+            train = perplexity(self._epoch_loss / self._epoch_tokens) if self._epoch_tokens else math.nan
+            return EpochRecord(self.epoch, train, val,
                                self.best_val_perplexity, is_best,
                                self._epoch_tokens / max(self._epoch_seconds, 1e-9), self.elapsed)
 
@@ -233,9 +289,10 @@ class Trainer:
             self.dirty = False
 
     @classmethod
-    def load(cls, path, *, corpus=None, device: str | None = None) -> "Trainer":
+    def load(cls, path, *, corpus=None, device: str | None = None, **read_options) -> "Trainer":
         """A trainer that continues the checkpointed run; the corpus is read again from its
-        source (or given) and must be the one the run was trained on."""
+        source (``read_options``: encoding, max_bytes) or given, and must be the one the run
+        was trained on."""
         from .checkpoint import load_trainer
 
-        return load_trainer(cls, path, corpus=corpus, device=device)
+        return load_trainer(cls, path, corpus=corpus, device=device, **read_options)

@@ -9,6 +9,9 @@ from .errors import ConfigError, CorpusError
 
 TOKEN_LEVELS = ("char", "word")
 UNK = "<unk>"
+# Both embedding-sized matrices grow with the vocabulary; past this a word-level model on odd
+# text (numbers, hashes, a dictionary) would not fit or would never learn.
+DEFAULT_MAX_VOCAB = 30_000
 
 
 def tokenize(lines: Iterable[str], token: str = "char") -> list[list[str]]:
@@ -84,19 +87,19 @@ class Vocab:
 
 def load_corpus(source: str, token: str = "char", mode: str = "book", max_tokens: int = -1, *,
                 encoding: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                max_vocab: int | None = None):
+                max_vocab: int | None = DEFAULT_MAX_VOCAB):
     """``(corpus, vocab)`` for a source: corpus is a flat list of token indices.
 
     The vocabulary is built on the whole text (as the book does) even when
-    ``max_tokens`` > 0 truncates the index list.  ``max_vocab`` guards against
-    a word-level vocabulary blowing up on odd text.
+    ``max_tokens`` > 0 truncates the index list.  ``max_vocab`` (None: no cap)
+    guards against a word-level vocabulary blowing up on odd text.
     """
     text = read_source(source, encoding=encoding, max_bytes=max_bytes).text
     return corpus_from_text(text, token=token, mode=mode, max_tokens=max_tokens, max_vocab=max_vocab)
 
 
 def corpus_from_text(text: str, token: str = "char", mode: str = "book", max_tokens: int = -1,
-                     max_vocab: int | None = None):
+                     max_vocab: int | None = DEFAULT_MAX_VOCAB):
     tokens = [tok for line in tokenize(preprocess(text, mode), token) for tok in line]
     if not tokens:
         raise CorpusError("the corpus has no tokens after preprocessing (book mode keeps only letters); "
@@ -104,7 +107,7 @@ def corpus_from_text(text: str, token: str = "char", mode: str = "book", max_tok
     vocab = Vocab(tokens)
     if max_vocab is not None and len(vocab) > max_vocab:
         raise CorpusError(f"the {token}-level vocabulary has {len(vocab):,} entries, over the cap of "
-                          f"{max_vocab:,}; use --token char or a cleaner text")
+                          f"{max_vocab:,}; use --token char, or a cleaner or smaller text")
     corpus = vocab[tokens]
     if max_tokens is not None and max_tokens > 0:
         corpus = corpus[:max_tokens]

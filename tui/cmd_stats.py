@@ -5,24 +5,11 @@ import argparse
 import json
 import sys
 
-_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
-
-
-def byte_size(value: str) -> int:
-    """A positive byte count such as ``1000``, ``64M`` or ``2G`` (binary units)."""
-    text = value.strip().upper().removesuffix("B")
-    unit = text[-1:] if text[-1:] in _UNITS else ""
-    try:
-        size = int(text[:len(text) - len(unit)]) * _UNITS[unit]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a byte size (e.g. 1000, 512K, 64M)") from None
-    if size < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: the size cap must be at least 1 byte")
-    return size
+from tui.options import add_source_arguments, byte_size  # noqa: F401  (byte_size: the stats tests use it)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from engine.corpus import BUILTINS, DEFAULT_MAX_BYTES, MODES
+    from engine.corpus import BUILTINS, MODES
 
     parser = subparsers.add_parser(
         "stats", help="corpus statistics: top n-grams, Zipf's law, n-gram baselines",
@@ -36,9 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=MODES, default="book",
                         help="book: letters only, lowercased (default); raw: text as it is")
     parser.add_argument("--top", type=int, default=10, metavar="K", help="how many n-grams to list (default: 10)")
-    parser.add_argument("--encoding", default=None, help="the file's encoding when it is not UTF-8 (e.g. latin-1)")
-    parser.add_argument("--max-bytes", type=byte_size, default=DEFAULT_MAX_BYTES, metavar="SIZE",
-                        help="refuse files larger than this (default: 64M)")
+    add_source_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.set_defaults(run=run)
     return parser

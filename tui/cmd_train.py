@@ -8,7 +8,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from tui.options import add_train_arguments, given_train_options, train_config_from_args
+from tui.options import add_source_arguments, add_train_arguments, given_train_options, train_config_from_args
 
 SAMPLE_PREFIX = "time traveller "
 SAMPLES = 10  # greedy samples printed over a run (every epoch gets a line)
@@ -20,9 +20,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "train", help="train the from-scratch RNN on a corpus",
         description="Train the from-scratch character (or word) RNN of Dive into Deep Learning 8.5, "
                     "showing perplexity, gradient norm and speed; saves a checkpoint that "
-                    "`rnnplay generate` and the app can write with.  Ctrl+C stops and saves.",
+                    "`rnnplay generate` and the app can write with.  Ctrl+C (or SIGTERM) stops after "
+                    "the current minibatch and saves.",
     )
     add_train_arguments(parser)
+    add_source_arguments(parser)
     parser.add_argument("--save", metavar="PATH", default=None,
                         help="checkpoint file to write (default: CORPUS-TOKEN.safetensors in the "
                              "checkpoint folder)")
@@ -45,7 +47,7 @@ def _make_trainer(args):
     from engine.vocab import corpus_from_text
 
     if args.resume:
-        trainer = Trainer.load(args.resume, device=args.device)
+        trainer = Trainer.load(args.resume, device=args.device, encoding=args.encoding, max_bytes=args.max_bytes)
         given = given_train_options(args)
         ignored = sorted(set(given) - {"epochs", "time_budget", "device"})
         if ignored:
@@ -55,9 +57,10 @@ def _make_trainer(args):
             if name in given:
                 setattr(trainer.config, name, given[name])
         trainer.config.validate()
-        return trainer, ""
+        return trainer, trainer.notice
     config = train_config_from_args(args)
-    text = read_source(args.corpus) if args.corpus else default_source()
+    text = (read_source(args.corpus, encoding=args.encoding, max_bytes=args.max_bytes) if args.corpus
+            else default_source())
     corpus, vocab = corpus_from_text(text.text, token=config.token, max_tokens=config.max_tokens)
     # a file is named by its absolute path so that --resume finds it from anywhere
     name = text.name if text.name in BUILTINS else str(Path(text.name).resolve())
@@ -99,14 +102,17 @@ class RunLog:
 
     def __init__(self, trainer):
         self.trainer, self.start_elapsed = trainer, trainer.elapsed
-        self.epochs, self.norms, self.clipped, self.last_step = [], [], 0, None
+        self.epochs, self.norms, self.clipped, self.skipped, self.last_step = [], [], 0, 0, None
 
     def add_step(self, record) -> None:
+        if record.skipped:  # a NaN or infinite step: no update, and no norm to average
+            self.skipped += 1
+            return
         self.last_step = record
         self.norms.append(record.grad_norm)
         self.clipped += record.clipped
 
-    def summary(self, save_path: Path) -> dict:
+    def summary(self, save_path: Path | None) -> dict:
         epochs, last = self.epochs, self.last_step
         return {
             "epochs": self.trainer.epoch,
@@ -119,9 +125,22 @@ class RunLog:
             "best_val_perplexity": self.trainer.best_val_perplexity,
             "grad_norm_mean": statistics.fmean(self.norms) if self.norms else None,
             "clipped_fraction": self.clipped / len(self.norms) if self.norms else None,
+            "skipped_steps": self.skipped,
             "sample": _sample(self.trainer, best=True),
-            "checkpoint": str(save_path),
+            "checkpoint": None if save_path is None else str(save_path),
         }
+
+
+def _try_save(trainer, path: Path, after: str) -> bool:
+    """Save, or say why not (disk full, read-only folder) and go on: the last good file stays."""
+    from engine.errors import CheckpointError
+
+    try:
+        trainer.save(path)
+    except CheckpointError as exc:
+        print(f"rnnplay: error: {exc}; {after}", file=sys.stderr)
+        return False
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,17 +168,19 @@ def run(args: argparse.Namespace) -> int:
                   f"{cfg.optimizer} lr {cfg.lr:g}, clip {cfg.clip:g}, {cfg.iterator} minibatches")
     sample_every = max(1, cfg.epochs // SAMPLES)
     log = RunLog(trainer)
-    interrupted = aborted = False
+    interrupted = 0  # the signal that asked to stop
+    aborted, saved = False, True
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
         nonlocal interrupted
-        if interrupted:  # a second Ctrl+C: give up at once
+        if interrupted:  # a second Ctrl+C (or SIGTERM): give up at once
             raise KeyboardInterrupt
-        interrupted = True
+        interrupted = signum
         trainer.stop()
         console.print("stopping after this minibatch (Ctrl+C again to abort without saving)")
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # SIGTERM (a closed terminal, `kill`, a job scheduler) stops as gently as Ctrl+C does
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     columns = (TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
                MofNCompleteColumn(), TextColumn("ppl {task.fields[ppl]:.3f}  |g| {task.fields[norm]:.2f}  "
                                                 "{task.fields[speed]:,.0f} tok/s  val {task.fields[val]}"),
@@ -174,8 +195,8 @@ def run(args: argparse.Namespace) -> int:
                     progress.update(task, val=_fmt(record.val_perplexity))
                     sample = record.epoch % sample_every == 0 or record.epoch == cfg.epochs
                     console.print(_epoch_line(record, _sample(trainer, best=False) if sample else None))
-                    if trainer.epoch < cfg.epochs:
-                        trainer.save(save_path)  # each epoch, so a crash loses little
+                    if trainer.epoch < cfg.epochs:  # each epoch, so a crash loses little
+                        _try_save(trainer, save_path, "training goes on and the next epoch tries again")
                     continue
                 log.add_step(record)
                 progress.update(task, completed=record.step, total=record.steps_per_epoch,
@@ -185,11 +206,13 @@ def run(args: argparse.Namespace) -> int:
         aborted = True
         raise
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if trainer.dirty and not aborted:
-            trainer.save(save_path)
-    console.print(f"saved {save_path}")
-    summary = log.summary(save_path)
+            saved = _try_save(trainer, save_path, "the previous checkpoint, if any, is unchanged")
+    if saved:
+        console.print(f"saved {save_path}")
+    summary = log.summary(save_path if saved else None)
     if args.json:
         print(json.dumps(summary), flush=True)
     else:
@@ -198,4 +221,6 @@ def run(args: argparse.Namespace) -> int:
                       f"{_fmt(summary['train_perplexity'])}, best validation perplexity "
                       f"{_fmt(summary['best_val_perplexity'])}")
         console.print(f"sample: {summary['sample']!r}")
-    return 130 if interrupted else 0
+    if interrupted:
+        return 128 + interrupted
+    return 0 if saved else 1

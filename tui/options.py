@@ -17,6 +17,32 @@ _D = TrainConfig()
 _FIELD = {"iter": "iterator"}
 
 
+_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
+
+
+def byte_size(value: str) -> int:
+    """A positive byte count such as ``1000``, ``64M`` or ``2G`` (binary units)."""
+    text = value.strip().upper().removesuffix("B")
+    unit = text[-1:] if text[-1:] in _UNITS else ""
+    try:
+        size = int(text[:len(text) - len(unit)]) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a byte size (e.g. 1000, 512K, 64M)") from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: the size cap must be at least 1 byte")
+    return size
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a corpus file is read: ``--encoding`` and ``--max-bytes`` (the messages of
+    engine.corpus point at them)."""
+    from engine.corpus import DEFAULT_MAX_BYTES
+
+    parser.add_argument("--encoding", default=None, help="the file's encoding when it is not UTF-8 (e.g. latin-1)")
+    parser.add_argument("--max-bytes", type=byte_size, default=DEFAULT_MAX_BYTES, metavar="SIZE",
+                        help=f"refuse files larger than this (default: {DEFAULT_MAX_BYTES // 1024 ** 2}M)")
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     from engine.corpus import BUILTINS
 
