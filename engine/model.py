@@ -6,7 +6,10 @@ and return ``(logits (batch, steps, vocab), state)``.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from .bptt import linear, rnn_recurrence
 
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
 
@@ -20,15 +23,6 @@ def hidden_states(XW: torch.Tensor, h0: torch.Tensor, W_hh: torch.Tensor, b_h: t
         h = torch.tanh(torch.addmm(XWb[:, t], h, W_hh))
         hs.append(h)
     return hs
-
-
-def rnn_loop(XW: torch.Tensor, h0: torch.Tensor, W_hh: torch.Tensor, b_h: torch.Tensor
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The recurrence with plain autograd: ``(H_all (batch, steps, H), h_last)``."""
-    if XW.shape[1] == 0:
-        return XW.new_zeros(XW.shape[0], 0, h0.shape[1]), h0
-    hs = hidden_states(XW, h0, W_hh, b_h)
-    return torch.stack(hs, dim=1), hs[-1]
 
 
 def _normal(shape, generator: torch.Generator | None, device) -> torch.Tensor:
@@ -63,9 +57,17 @@ class RNNScratch(nn.Module):
         return torch.zeros(batch_size, self.num_hiddens, device=self.W_hh.device)
 
     def forward(self, X: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        XW = self.W_xh[X]                                            # input projection (gather)
-        H_all, state = rnn_loop(XW, state, self.W_hh, self.b_h)      # recurrence over time
-        return H_all @ self.W_hq + self.b_q, state                   # output layer, all steps at once
+        batch, steps = X.shape
+        if steps == 0:
+            return X.new_zeros(batch, 0, self.vocab_size, dtype=self.W_hq.dtype), state
+        # input projection: a gather of W_xh rows (embedding's backward is far cheaper than
+        # index_put's), time-major so the recurrence reads one contiguous block per step
+        XW = F.embedding(X.t(), self.W_xh).transpose(0, 1)
+        # recurrence over time, with the hand-derived BPTT of engine/bptt.py as its backward
+        H_all, state = rnn_recurrence(XW, state, self.W_hh, self.b_h)
+        # output layer, all steps at once (H_all is a view of a time-major buffer: free reshape)
+        logits = linear(H_all.transpose(0, 1).reshape(batch * steps, -1), self.W_hq, self.b_q)
+        return logits.view(steps, batch, -1).transpose(0, 1), state
 
     def stepper(self, logit_bias: torch.Tensor | None = None):
         """``step(index, h) -> (logits (1, V), h)`` for one token at batch 1, outside autograd, with

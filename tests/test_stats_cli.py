@@ -9,7 +9,8 @@ from engine.corpus import CorpusText
 from engine.errors import ConfigError, CorpusError
 from engine.stats import corpus_stats
 from tui.cli import main
-from tui.cmd_stats import byte_size, print_stats
+from tui.cmd_stats import print_stats
+from tui.options import byte_size
 
 
 def run_cli(capsys, *argv):

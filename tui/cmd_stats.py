@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from tui.options import add_source_arguments, byte_size  # noqa: F401  (byte_size: the stats tests use it)
+from tui.options import add_source_arguments
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -1,0 +1,115 @@
+"""Greedy generation at batch 1: microseconds per character, and the latency of the first
+character after a 15-character prefix (model side: no terminal, no app).
+
+Three ways are timed in turn: a lean loop on raw tensors (the floor for this model in
+eager PyTorch), the book's predict (../shared/bench/tm_common.predict_greedy) and rnnplay's
+engine.generate.  Weights are random: the cost of a step does not depend on them.
+
+    python -m benchmarks.generation --hidden 512 --threads 1 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Iterator
+
+import torch
+
+from engine.generate import generate
+from engine.model import RNNScratch
+
+from .common import load_references, median, num_threads
+from .train_throughput import engine_corpus, reference_corpus
+
+PREFIX = "time traveller "  # 15 characters, the book's prompt
+
+
+@torch.inference_mode()
+def lean_greedy(params, prefix_ids: list[int], num_chars: int) -> Iterator[int]:
+    """Warm the state on the prefix, then yield the argmax token num_chars times.
+    A few ops a token: the bias is folded into the input rows, outputs go to fixed buffers."""
+    W_xh, W_hh, b_h, W_hq, b_q = params
+    rows = (W_xh + b_h).split(1)  # rows[i] = x_i W_xh + b_h, a (1, H) view
+    h, spare = torch.zeros(2, 1, W_hh.shape[0], dtype=W_hh.dtype, device=W_hh.device)
+    logits = torch.empty(1, W_hq.shape[1], dtype=W_hq.dtype, device=W_hq.device)
+    for index in prefix_ids:
+        torch.addmm(rows[index], h, W_hh, out=spare).tanh_()
+        h, spare = spare, h
+    for _ in range(num_chars):
+        index = int(torch.addmm(b_q, h, W_hq, out=logits).argmax())
+        yield index
+        torch.addmm(rows[index], h, W_hh, out=spare).tanh_()
+        h, spare = spare, h
+
+
+def time_stream(make_stream, num_chars: int) -> tuple[float, float]:
+    """(seconds to the first item, seconds per later item) of a fresh stream."""
+    start = time.perf_counter()
+    stream = make_stream()
+    next(stream)
+    first = time.perf_counter() - start
+    count = sum(1 for _ in stream)
+    if count != num_chars - 1:
+        raise RuntimeError(f"the stream gave {count + 1} of {num_chars} items")
+    return first, (time.perf_counter() - start - first) / max(count, 1)
+
+
+def time_book_predict(refs, model, vocab, num_chars: int) -> tuple[float, float]:
+    """The book's predict returns the whole text at once: the first character's latency is a
+    call for 1 character, the cost of each later one is the extra of num_chars over 1."""
+    def seconds(n):
+        start = time.perf_counter()
+        refs.tm.predict_greedy(model, vocab, PREFIX, n)
+        return time.perf_counter() - start
+
+    first = seconds(1)
+    return first, (seconds(num_chars) - first) / (num_chars - 1)
+
+
+def measure(*, hidden: int = 512, threads: int | None = None, num_chars: int = 200,
+            repeats: int = 7) -> dict:
+    """Median first-character latency and per-character cost of each way, interleaved."""
+    with num_threads(threads):
+        _, vocab = engine_corpus()
+        model = RNNScratch(len(vocab), hidden, generator=torch.Generator().manual_seed(0))
+        model.requires_grad_(False)
+        params = [p.detach() for p in model.params]
+        prefix_ids = vocab[list(PREFIX)]
+        ways = {
+            "lean": lambda: time_stream(lambda: lean_greedy(params, prefix_ids, num_chars), num_chars),
+            "rnnplay": lambda: time_stream(lambda: generate(model, vocab, PREFIX, num_chars), num_chars),
+        }
+        refs = load_references()
+        if refs is not None:
+            _, ref_vocab = reference_corpus()
+            torch.manual_seed(0)
+            book_model = refs.d2l.ScratchRNN(len(ref_vocab), hidden)
+            ways["d2l"] = lambda: time_book_predict(refs, book_model, ref_vocab, num_chars)
+        times = {name: [] for name in ways}
+        for _ in range(repeats + 1):  # the first round warms up and is dropped
+            for name, way in ways.items():
+                times[name].append(way())
+        return {
+            "hidden": hidden, "threads": torch.get_num_threads(), "chars": num_chars, "repeats": repeats,
+            "us_per_char": {n: round(median([t[1] for t in v[1:]]) * 1e6, 2) for n, v in times.items()},
+            "first_char_ms": {n: round(median([t[0] for t in v[1:]]) * 1e3, 3) for n, v in times.items()},
+        }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[512])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--chars", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+    for threads in args.threads:
+        for hidden in args.hidden:
+            print(json.dumps(measure(hidden=hidden, threads=threads, num_chars=args.chars,
+                                     repeats=args.repeats)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The GPU check, for a bare CUDA machine, in a few minutes: install what is missing, run the
+# CUDA-marked tests (same results on CUDA and CPU), then time the scratch RNN (rnnplay's Trainer,
+# and RNNScratch in a bare loop) against torch.nn.RNN on cuDNN at hidden 512, batch 32 and 1024.
+#
+#   bash benchmarks/gpu_check.sh                      # on the GPU machine
+#   bash benchmarks/gpu_check.sh --device cpu --quick # the same code paths on a CPU, tiny sizes
+# Other options go to benchmarks.run_all (e.g. --json-out PATH).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+device=cuda
+quick=0
+passed=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) device="$2"; shift 2 ;;
+    --quick) quick=1; shift ;;
+    *) passed+=("$1"); shift ;;
+  esac
+done
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# Keep whatever torch the machine has (a GPU image brings its CUDA build; `torch==2.13.0` may
+# not exist there as a wheel for it); install rnnplay and the test tools only when missing.
+if ! python -c 'import torch, engine, pytest, textual' 2>/dev/null; then
+  echo "gpu_check: installing rnnplay and its test tools (torch too when there is none)"
+  pip install -q -e ".[test]"
+fi
+python - "$device" <<'PY'
+import sys
+import torch
+print(f"gpu_check: torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}"
+      + (f", {torch.cuda.get_device_name(0)}, cuDNN {torch.backends.cudnn.version()}"
+         if torch.cuda.is_available() else ""))
+if sys.argv[1].startswith("cuda") and not torch.cuda.is_available():
+    sys.exit("gpu_check: --device cuda but torch sees no CUDA device (use --device cpu to smoke-test)")
+PY
+if [ "$quick" = 1 ]; then
+  python -m pytest -q -p no:cacheprovider -m cuda tests/test_bptt.py
+  sizes=(--hidden 16 --batch 4 8 --repeats 1 --window 2 --max-tokens 3000)
+else
+  python -m pytest -q -p no:cacheprovider -m cuda
+  sizes=(--hidden 512 --batch 32 1024 --repeats 5 --window 20)
+fi
+python -m benchmarks.run_all --device "$device" --candidates cudnn scratch rnnplay --threads 0 \
+  --skip check epoch generation memory convergence "${sizes[@]}" ${passed[@]+"${passed[@]}"}

@@ -1,0 +1,66 @@
+"""Peak resident memory (RSS) of ``rnnplay train`` at hidden 512, in its own process.
+
+The peak is read from the kernel for the command's process (``os.wait4``), so nothing
+is sampled and no short peak is missed.  Data and home folders are temporary: no checkpoint
+or download lands in the user's folders.
+
+    python -m benchmarks.memory --hidden 512
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from .common import REPO, corpus_source
+
+
+def train_command(hidden: int, epochs: int, max_tokens: int) -> list[str]:
+    command = [sys.executable, "-m", "tui", "train", "--corpus", corpus_source(), "--device", "cpu",
+               "--hidden", str(hidden), "--epochs", str(epochs)]
+    return command + (["--max-tokens", str(max_tokens)] if max_tokens > 0 else [])
+
+
+# Linux carries a process's peak RSS across exec, and a forked child starts with its parent's
+# pages: a child of this (large) process would report our size.  So a small interpreter
+# starts the command and reports the peak of its own child.
+_SPAWN = """import os, sys
+devnull = os.open(os.devnull, os.O_WRONLY)
+pid = os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
+def peak_rss(command: list[str], timeout: float = 600) -> float:
+    """Peak RSS in MB of a command run to its end (RuntimeError when it fails)."""
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, RNNPLAY_HOME=home, RNNPLAY_DATA_DIR=home)
+        proc = subprocess.run([sys.executable, "-c", _SPAWN, *command], cwd=REPO, env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    fields = proc.stdout.split()  # "<peak KiB> <exit status>"
+    if proc.returncode != 0 or len(fields) != 2 or fields[1] != "0":
+        raise RuntimeError(f"{' '.join(command)} failed ({proc.stdout.strip()}): {proc.stderr.strip()[-500:]}")
+    return int(fields[0]) / 1024  # ru_maxrss is in KiB on Linux
+
+
+def measure(*, hidden: int = 512, epochs: int = 1, max_tokens: int = -1) -> dict:
+    return {"what": "rnnplay train", "hidden": hidden, "epochs": epochs, "max_tokens": max_tokens,
+            "peak_rss_mb": round(peak_rss(train_command(hidden, epochs, max_tokens)), 1)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-tokens", type=int, default=-1, help="0 or less: the whole corpus")
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(hidden=args.hidden, epochs=args.epochs, max_tokens=args.max_tokens)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""The benchmark suite's code paths at tiny sizes on the CPU: structure only, never timings."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--device", "cpu", "--hidden", "16", "--threads", "1", "--repeats", "1", "--window", "2",
+        "--epoch-hidden", "16", "--epoch-threads", "1", "--epoch-repeats", "1", "--max-tokens", "3000",
+        "--gen-hidden", "16", "--gen-chars", "4", "--budget", "0.5"]
+HAS_REFERENCES = (Path(os.environ.get("RNNPLAY_SHARED_DIR", REPO.parent / "shared")) / "bench"
+                  / "tm_common.py").is_file()
+
+
+def run(args, timeout=120):
+    proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_run_all_writes_one_table_and_the_json(timemachine, tmp_path):
+    out_file = tmp_path / "results.json"
+    stdout = run([sys.executable, "-m", "benchmarks.run_all", *TINY, "--json-out", str(out_file)])
+    results = json.loads(out_file.read_text())
+    assert results["table"] in stdout
+    candidates = {"scratch", "rnnplay"} | ({"d2l", "nn_rnn"} if HAS_REFERENCES else set())
+    for section in ("sweep", "epoch"):
+        (cell,) = results[section]
+        assert cell["hidden"] == 16 and cell["threads"] == 1 and cell["batch"] == 32
+        assert set(cell["tokens_per_sec"]) == candidates
+        assert all(rate > 0 for rate in cell["tokens_per_sec"].values())
+        if HAS_REFERENCES:
+            assert {"rnnplay/d2l", "rnnplay/nn_rnn", "scratch/d2l"} <= set(cell["ratios"])
+    assert results["sweep"][0]["mode"] == "2 minibatches" and results["epoch"][0]["mode"] == "epoch"
+    (gen,) = results["generation"]
+    assert set(gen["us_per_char"]) == set(gen["first_char_ms"]) >= {"lean", "rnnplay"}
+    assert all(v > 0 for v in gen["us_per_char"].values())
+    assert results["memory"]["peak_rss_mb"] > 50 and results["memory"]["hidden"] == 16
+    assert results["convergence"]["epochs_done"] >= 1 and results["convergence"]["curve"]
+    if HAS_REFERENCES:  # same weights, same minibatches: the same losses as plain autograd
+        assert all(d < 1e-4 for d in results["check"]["max_abs_loss_difference"].values())
+    assert "Training tokens/s" in stdout and "Greedy generation" in stdout and "Peak RSS" in stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_gpu_check_script_runs_on_the_cpu(timemachine, tmp_path):
+    out_file = tmp_path / "gpu.json"
+    stdout = run(["bash", "benchmarks/gpu_check.sh", "--device", "cpu", "--quick", "--json-out", str(out_file)])
+    assert json.loads(out_file.read_text())["machine"]["device"] == "cpu"
+    assert "CUDA available" in stdout
+    assert "rnnplay/cudnn" in stdout and "scratch/cudnn" in stdout
