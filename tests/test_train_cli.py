@@ -114,3 +114,17 @@ def test_generate_refuses_bad_sampling_options_before_writing(timemachine, tmp_p
     assert main(["generate", "--checkpoint", str(path), "--temperature", "-1"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "temperature" in captured.err
+
+
+def test_an_lr_without_optimizer_is_the_books_sgd_recipe():
+    import argparse
+
+    from tui.options import add_train_arguments, train_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    assert train_config_from_args(parser.parse_args([])).optimizer == "adam"
+    book = train_config_from_args(parser.parse_args(["--lr", "1"]))
+    assert (book.optimizer, book.lr) == ("sgd", 1.0)
+    chosen = train_config_from_args(parser.parse_args(["--lr", "0.01", "--optimizer", "adam"]))
+    assert (chosen.optimizer, chosen.lr) == ("adam", 0.01)

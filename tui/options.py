@@ -62,7 +62,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--clip", type=float, metavar="THETA",
                        help=f"clip the gradients' global norm to this (default: {_D.clip:g})")
     group.add_argument("--optimizer", choices=OPTIMIZERS,
-                       help=f"sgd is the book's; adam learns faster (default: {_D.optimizer})")
+                       help=f"sgd is the book's; adam learns faster (default: {_D.optimizer}, but sgd when --lr is "
+                            f"given without --optimizer, as in the book's recipes)")
     group.add_argument("--epochs", type=int, metavar="N", help=f"passes over the text (default: {_D.epochs})")
     group.add_argument("--max-tokens", type=int, metavar="M",
                        help="use only the first M tokens (default: all)")
@@ -90,6 +91,11 @@ def given_train_options(args: argparse.Namespace) -> dict:
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     """A validated TrainConfig: the options given, TrainConfig's defaults for the rest."""
-    config = TrainConfig(**given_train_options(args))
+    given = given_train_options(args)
+    if "lr" in given and "optimizer" not in given:
+        # The book's recipes give a learning rate for its plain SGD (lr 1); Adam at such a rate
+        # diverges, so an --lr without --optimizer means the book's optimiser.
+        given["optimizer"] = "sgd"
+    config = TrainConfig(**given)
     config.validate()
     return config
