@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
-from textual.widgets import Footer, Tab, Tabs
+from textual.widgets import Footer, Static, Tab, Tabs
 
 import assets
 from tui.commands import RnnplayCommands
@@ -24,6 +24,9 @@ from tui.screens.dialogs import quit_dialog
 from tui.screens.help import HelpScreen
 
 TRIO = ("corpus", "training", "generate")
+# Below this the Training pane cannot show its form, buttons, curve and status at once: a notice
+# stands in for the panes.
+MIN_WIDTH, MIN_HEIGHT = 70, 22
 
 
 class RnnplayApp(App):
@@ -61,6 +64,8 @@ class RnnplayApp(App):
         self.corpus_text = None             # the CorpusText that training uses
         self.stats: dict[str, object] = {}  # token level -> CorpusStats of corpus_text
         self._quitting = False
+        # held here: while a dialog is on top, app.query_one searches the dialog, not the main screen
+        self._too_small = Static(id="too-small")
 
     def compose(self) -> ComposeResult:
         tabs = [Tab("Corpus", id="tab-corpus"), Tab("Training", id="tab-training"),
@@ -73,6 +78,7 @@ class RnnplayApp(App):
             yield TrainingPane(self.preset_config, self.preset_checkpoint, id="training", classes="pane trio")
             yield GeneratePane(id="generate", classes="pane trio")
         yield Footer()
+        yield self._too_small
 
     # ------------------------------------------------------------ views ----
 
@@ -122,6 +128,17 @@ class RnnplayApp(App):
         shown = corpus_name(self.corpus_text) if self.corpus_text is not None else None
         if message.path and trainer.corpus_name and trainer.corpus_name != shown:
             self.query_one(CorpusPane).load(trainer.corpus_name, trainer.config.token)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Say so when the terminal is too small; the class lives on the app, so it holds whatever
+        screen is on top when the size changes."""
+        width, height = event.size
+        too_small = width < MIN_WIDTH or height < MIN_HEIGHT
+        self.set_class(too_small, "-too-small")
+        if too_small:
+            self._too_small.update(f"terminal too small: {width}x{height}\n"
+                                   f"rnnplay needs {MIN_WIDTH}x{MIN_HEIGHT}\n"
+                                   "enlarge the window, or Ctrl+Q to quit")
 
     # ---------------------------------------------------------- actions ----
 

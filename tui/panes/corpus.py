@@ -19,7 +19,9 @@ TOKEN_CHOICES = [("characters", "char"), ("words", "word")]
 
 
 def ngram_table(stats) -> Table:
-    """Top uni/bi/trigrams side by side; spaces inside char n-grams shown as ␣."""
+    """Top uni/bi/trigrams side by side; spaces inside char n-grams shown as ␣.
+
+    Grams go in as Text: a raw corpus has n-grams like ``[/]`` that Rich would read as markup."""
     table = Table(box=None, pad_edge=False, padding=(0, 1), expand=True)
     for n in (1, 2, 3):
         table.add_column(f"{n}-gram", ratio=2 + n, no_wrap=True, overflow="ellipsis")
@@ -30,7 +32,7 @@ def ngram_table(stats) -> Table:
         cells = []
         for n in (1, 2, 3):
             grams = stats.top[n]
-            cells += [shown(grams[i][0]), f"{grams[i][1]:,}"] if i < len(grams) else ["", ""]
+            cells += [Text(shown(grams[i][0])), f"{grams[i][1]:,}"] if i < len(grams) else ["", ""]
         table.add_row(*cells)
     return table
 
@@ -87,7 +89,7 @@ class CorpusPane(VerticalScroll):
         yield Static(id="corpus-baselines")
         yield Input(placeholder="switch corpus: timemachine, python-docs or a file path; Enter",
                     compact=True, id="corpus-source")
-        yield Static(id="corpus-error", classes="error")
+        yield Static(id="corpus-error", classes="error", markup=False)  # error lines hold [brackets]
 
     def on_mount(self) -> None:
         # after the first paint: the statistics thread holds the GIL for long stretches

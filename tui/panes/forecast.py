@@ -118,7 +118,7 @@ class ForecastPane(Horizontal):
                 yield Label("horizons")
                 yield Input(DEFAULT_HORIZONS, compact=True, id="forecast-horizons")
             yield Button("Retrain", id="forecast-retrain", variant="primary")
-            yield Static(id="forecast-error")
+            yield Static(id="forecast-error", markup=False)
             yield Static(id="forecast-loss")
             yield Static(id="forecast-summary")
         with Vertical(id="forecast-plots"):

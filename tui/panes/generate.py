@@ -23,6 +23,9 @@ from tui.widgets.prompt import PromptInput
 CHUNK = 0.04        # seconds of text per message
 PACE = 1 / 250      # at most this many tokens a second, so a reader can watch the model write
 MODES = [("greedy", "greedy"), ("sampled", "sampled")]
+# characters: a prefix only sets the hidden state, whose memory is far shorter; a 100 kB paste is cut
+MAX_PROMPT = 2_000
+SHOWN_UNKNOWN = 10  # unknown tokens named in the warning
 
 
 def stream(pane, run: int, trainer, prompt: str, length: int, temperature: float, top_k: int | None) -> None:
@@ -33,8 +36,8 @@ def stream(pane, run: int, trainer, prompt: str, length: int, temperature: float
     token = trainer.config.token
     unknown = unknown_in_prefix(trainer.vocab, prompt, token)
     if unknown:
-        pane.app.notify(f"not in the vocabulary, read as <unk>: {' '.join(map(repr, unknown))}",
-                        severity="warning")
+        named = " ".join(map(repr, unknown[:SHOWN_UNKNOWN])) + (" …" if len(unknown) > SHOWN_UNKNOWN else "")
+        pane.app.notify(f"not in the vocabulary, read as <unk>: {named}", severity="warning", markup=False)
     model = trainer.snapshot_model()
     buffer: list[str] = []
     start = sent = time.monotonic()
@@ -73,7 +76,8 @@ class GeneratePane(Vertical):
         self.output = ""
 
     def compose(self) -> ComposeResult:
-        yield PromptInput(placeholder="type a prefix, e.g. time traveller, then Enter", id="gen-prompt")
+        yield PromptInput(placeholder="type a prefix, e.g. time traveller, then Enter", max_length=MAX_PROMPT,
+                          id="gen-prompt")
         with Horizontal(id="gen-controls", classes="row"):
             yield Select(MODES, value="sampled", allow_blank=False, compact=True, id="gen-mode")
             yield Label("temp", classes="field-label")
@@ -84,7 +88,7 @@ class GeneratePane(Vertical):
             yield Input("300", type="integer", compact=True, id="gen-length")
         with VerticalScroll(id="gen-scroll"):
             yield Static("train a model (F5) or load one (Ctrl+O), then type a prefix", id="gen-output")
-        yield Static(id="gen-status", classes="status")
+        yield Static(id="gen-status", classes="status", markup=False)  # error lines hold [brackets]
 
     def settings(self) -> tuple[int, float, int | None]:
         """(length, temperature, top_k) from the controls; greedy is temperature 0."""
@@ -152,7 +156,7 @@ class GeneratePane(Vertical):
     @on(GenerationEnded)
     def _ended(self, message: GenerationEnded) -> None:
         if message.run == self.run:
-                self.query_one("#gen-status", Static).update(
+            self.query_one("#gen-status", Static).update(
                 f"stopped after {len(self.output):,} characters" if message.cancelled
                 else f"{len(self.output):,} characters")
 
