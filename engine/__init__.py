@@ -18,6 +18,9 @@ _EXPORTS = {
     "RNNScratch": "model", "RNNConcise": "model", "grad_clipping": "metrics", "generate": "generate",
     "Trainer": "train", "TrainConfig": "config",
     "bptt_gradients": "bptt", "rnn_recurrence": "bptt",
+    # gated and deep cells (d2l 10.1-10.3)
+    "GRUScratch": "gated", "LSTMScratch": "gated", "build_model": "cells",
+    "gru_recurrence": "gated_bptt", "lstm_recurrence": "gated_bptt",
 }
 
 __all__ = sorted(_EXPORTS)

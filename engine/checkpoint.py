@@ -22,10 +22,10 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
+from .cells import build_model
 from .config import TrainConfig
 from .device import device_available
 from .errors import CheckpointError
-from .model import PARAM_NAMES, RNNScratch
 from .vocab import Vocab, load_corpus
 
 FORMAT = "rnnplay-checkpoint"
@@ -137,10 +137,29 @@ def _vocab(meta: dict, path) -> Vocab:
         raise CheckpointError(f"{path}: the checkpoint's vocabulary is missing or malformed") from None
 
 
-def _load_params(params, tensors: dict, prefix: str, path) -> None:
+def param_names(model) -> list[str]:
+    return [name for name, _ in model.named_parameters()]
+
+
+def _model_kind(names) -> str:
+    """Which cell and depth a set of parameter names belongs to, e.g. ``lstm with 2 layer(s)``."""
+    for cell, first in (("gru", "W_xz"), ("lstm", "W_xi"), ("rnn", "W_xh")):
+        if first in names:
+            return f"{cell} with {sum(1 for n in names if n == first or n.startswith(first + '_l'))} layer(s)"
+    return "no known model"
+
+
+def _load_params(model, params, tensors: dict, prefix: str, path) -> None:
+    """Copy the checkpoint's ``prefix`` weights into ``params`` (the model's, or a copy's)."""
+    names = param_names(model)
+    found = {key[len(prefix):] for key in tensors if key.startswith(prefix)}
+    expected, held = _model_kind(names), _model_kind(found)
+    if expected != held:
+        raise CheckpointError(f"{path}: the checkpoint's configuration says {expected} but it holds the weights "
+                              f"of {held}; the file was edited or is damaged: retrain")
     try:
         with torch.no_grad():
-            for name, p in zip(PARAM_NAMES, params):
+            for name, p in zip(names, params):
                 saved = tensors[prefix + name]
                 if saved.shape != p.shape or saved.dtype != p.dtype:
                     raise ValueError(name)
@@ -150,15 +169,15 @@ def _load_params(params, tensors: dict, prefix: str, path) -> None:
                               f"model's configuration") from None
 
 
-def load_model(path, *, device=None, best: bool = True) -> tuple[RNNScratch, Vocab, dict]:
+def load_model(path, *, device=None, best: bool = True) -> tuple[torch.nn.Module, Vocab, dict]:
     """``(model, vocab, meta)`` for generation: the best-validation weights when the run kept
     some and ``best``, else the latest; ``meta["config"]`` holds the training configuration."""
     tensors, meta = read_checkpoint(path)
     vocab = _vocab(meta, path)
     config = _config(meta, path)
-    model = RNNScratch(len(vocab), config.hidden, device=device)
-    use_best = best and f"best.{PARAM_NAMES[0]}" in tensors
-    _load_params(model.params, tensors, "best." if use_best else "model.", path)
+    model = build_model(config.cell, len(vocab), config.hidden, config.layers, config.dropout, device)
+    use_best = best and any(key.startswith("best.") for key in tensors)
+    _load_params(model, model.params, tensors, "best." if use_best else "model.", path)
     return model.requires_grad_(False).eval(), vocab, meta
 
 
@@ -181,16 +200,18 @@ def corpus_fingerprint(corpus) -> str:
 
 def save_trainer(trainer, path) -> Path:
     """Everything a resumed run needs to continue as if never stopped."""
-    tensors = {f"model.{n}": p for n, p in zip(PARAM_NAMES, trainer.model.params)}
+    names = param_names(trainer.model)
+    tensors = {f"model.{n}": p for n, p in zip(names, trainer.model.params)}
     if trainer._best_params is not None:
-        tensors.update({f"best.{n}": p for n, p in zip(PARAM_NAMES, trainer._best_params)})
+        tensors.update({f"best.{n}": p for n, p in zip(names, trainer._best_params)})
     for i, state in trainer.optimizer.state_dict()["state"].items():
         tensors.update({f"optim.{i}.{key}": torch.as_tensor(value) for key, value in state.items()})
     tensors["rng.data"] = trainer._data_rng.get_state()
     if trainer._epoch_rng_state is not None:
         tensors["rng.epoch"] = trainer._epoch_rng_state
-    if trainer._state is not None:
-        tensors["state.h"] = trainer._state
+    if trainer._state is not None:  # the LSTM's state is the pair (H, C)
+        pair = isinstance(trainer._state, tuple)
+        tensors.update(zip(("state.h", "state.c"), trainer._state if pair else (trainer._state,)))
     meta = {
         "config": asdict(trainer.config),
         "vocab": trainer.vocab.idx_to_token,
@@ -229,7 +250,7 @@ def load_trainer(trainer_cls, path, *, corpus=None, device=None, **read_options)
     if missing:
         trainer.notice = (f"the checkpoint was trained on {missing}, which this machine lacks; "
                           f"continuing on {trainer.device}")
-    _load_params(trainer.model.params, tensors, "model.", path)
+    _load_params(trainer.model, trainer.model.params, tensors, "model.", path)
     try:
         _restore_progress(trainer, tensors, meta["progress"])
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError):
@@ -261,6 +282,21 @@ def _optimizer_state(trainer, tensors: dict) -> dict:
     return state
 
 
+def _carried_state(trainer, tensors: dict):
+    """The hidden state carried between minibatches (sequential partitioning), or None; shaped as
+    the model's own ``begin_state`` (the LSTM's: the pair state.h, state.c)."""
+    saved = [tensors[key] for key in ("state.h", "state.c") if key in tensors]
+    if not saved:
+        return None
+    fresh = trainer.model.begin_state(trainer.config.batch)
+    expected = fresh if isinstance(fresh, tuple) else (fresh,)
+    if len(saved) != len(expected) or any(s.shape != e.shape or not s.is_floating_point()
+                                           for s, e in zip(saved, expected)):
+        raise ValueError("carried hidden state")
+    state = tuple(s.to(trainer.device, torch.float32) for s in saved)
+    return state if isinstance(fresh, tuple) else state[0]
+
+
 def _count(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"not a count: {value!r}")
@@ -275,9 +311,9 @@ def _seconds(value) -> float:
 
 
 def _restore_progress(trainer, tensors: dict, progress: dict) -> None:
-    if "best.W_xh" in tensors:
+    if any(key.startswith("best.") for key in tensors):
         trainer._best_params = [p.detach().clone() for p in trainer.model.params]
-        _load_params(trainer._best_params, tensors, "best.", "checkpoint")
+        _load_params(trainer.model, trainer._best_params, tensors, "best.", "checkpoint")
     optim = trainer.optimizer.state_dict()
     optim["state"] = _optimizer_state(trainer, tensors)
     trainer.optimizer.load_state_dict(optim)
@@ -286,11 +322,7 @@ def _restore_progress(trainer, tensors: dict, progress: dict) -> None:
     if epoch_rng is not None:
         torch.Generator().set_state(epoch_rng)  # fails here on a bad state, rather than mid-run
     trainer._epoch_rng_state = epoch_rng
-    state = tensors.get("state.h")
-    cfg = trainer.config
-    if state is not None and (state.shape != (cfg.batch, cfg.hidden) or not state.is_floating_point()):
-        raise ValueError("carried hidden state")
-    trainer._state = None if state is None else state.to(trainer.device, torch.float32)
+    trainer._state = _carried_state(trainer, tensors)
     trainer.epoch = _count(progress["epoch"])
     trainer.global_step = _count(progress["global_step"])
     trainer.elapsed = _seconds(progress["elapsed"])

@@ -8,8 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import hidden_states
-
 EVAL_ROWS = 8        # validation text is read as this many long sequences side by side
 EVAL_WINDOW = 256    # ... in windows of this many steps, the state carried across windows
 
@@ -60,12 +58,15 @@ def evaluate_perplexity(model, tokens: torch.Tensor, device) -> float:
 
 
 def gradient_flow(model, X: torch.Tensor, Y: torch.Tensor) -> list[float]:
-    """||dL_T/dh_t|| for t = 1..T, where L_T is the loss of the last step's prediction: how much
-    the final output still depends on each earlier hidden state.  A curve that falls towards
-    t = 1 is the vanishing gradient; one that climbs is the exploding gradient."""
-    W_xh, W_hh, b_h, W_hq, b_q = model.params
+    """||dL_T/dh_t|| for t = 1..T, where L_T is the loss of the last step's prediction and h_t the
+    top layer's hidden state: how much the final output still depends on each earlier state.  A
+    curve that falls towards t = 1 is the vanishing gradient; one that climbs is the exploding
+    gradient.  Any cell: the model adds a zero ``probe`` to each h_t (its ``flow_states``), and
+    dL_T/d probe_t is dL_T/dh_t through every later step (for the LSTM, through C_t too)."""
+    steps, batch = X.shape[1], X.shape[0]
+    probe = torch.zeros(steps, batch, model.num_hiddens, dtype=model.W_hq.dtype, device=X.device,
+                        requires_grad=True)
     with torch.enable_grad():
-        hs = hidden_states(W_xh[X], model.begin_state(X.shape[0]), W_hh, b_h)
-        loss = F.cross_entropy(hs[-1] @ W_hq + b_q, Y[:, -1])
-        grads = torch.autograd.grad(loss, hs)
+        logits = model.flow_states(X, model.begin_state(batch), probe)
+        (grads,) = torch.autograd.grad(F.cross_entropy(logits, Y[:, -1]), probe)
     return [float(torch.linalg.vector_norm(g)) for g in grads]

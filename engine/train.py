@@ -19,12 +19,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .cells import build_model
 from .config import TrainConfig
 from .data import seq_data_iter_random, seq_data_iter_sequential
 from .device import resolve_device
 from .errors import ConfigError, TrainingError
 from .metrics import evaluate_perplexity, grad_clipping, gradient_flow, perplexity
-from .model import RNNScratch
+from .layers import detach_state
 from .vocab import Vocab
 
 PAUSE_POLL = 0.1  # seconds between stop checks while paused
@@ -65,7 +66,7 @@ def split_corpus(corpus, val_fraction: float) -> tuple[torch.Tensor, torch.Tenso
 
 
 class Trainer:
-    """Trains an :class:`RNNScratch` on ``corpus`` (token indices of ``vocab``).
+    """Trains the scratch model of ``config.cell`` (engine.cells) on ``corpus`` (token indices of ``vocab``).
 
     ``epoch`` counts finished epochs and ``global_step`` finished minibatches.
     """
@@ -85,11 +86,11 @@ class Trainer:
         # Own generators: the run never depends on (or disturbs) global RNG state.
         init_rng = torch.Generator().manual_seed(config.seed)
         self._data_rng = torch.Generator().manual_seed(config.seed + 1)
-        self.model = RNNScratch(len(vocab), config.hidden, device=self.device, generator=init_rng)
-        if config.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        else:
-            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr)
+        self.model = build_model(config.cell, len(vocab), config.hidden, config.layers, config.dropout,
+                                 self.device, init_rng)
+        # AdamW: weight decay apart from the adaptive step (with none, exactly Adam)
+        optimizer = torch.optim.AdamW if config.optimizer == "adam" else torch.optim.SGD
+        self.optimizer = optimizer(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.epoch = 0
         self.global_step = 0
         self.elapsed = 0.0
@@ -98,7 +99,7 @@ class Trainer:
         self._best_params: list[torch.Tensor] | None = None
         self._epoch_rng_state: torch.Tensor | None = None  # data RNG at the current epoch's start
         self._step_in_epoch = 0
-        self._state: torch.Tensor | None = None            # hidden state carried (sequential)
+        self._state = None  # hidden state carried (sequential): a tensor, or the LSTM's (H, C)
         self._epoch_loss = 0.0
         self._epoch_tokens = 0
         self._epoch_seconds = 0.0
@@ -154,8 +155,8 @@ class Trainer:
         if self.config.iterator == "random" or self._state is None:
             state = self.model.begin_state(X.shape[0])
         else:
-            state = self._state.detach()  # carried across minibatches, cut from the old graph
-        logits, state = self.model(X, state)
+            state = self._state  # carried across minibatches, cut from the old graph
+        logits, state = self._forward(X, state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -167,8 +168,19 @@ class Trainer:
             return loss_value, norm, False
         self._keep_good_params()
         self.optimizer.step()
-        self._state = state.detach()
+        self._state = detach_state(state)
         return loss_value, norm, True
+
+    def _forward(self, X: torch.Tensor, state):
+        self.model.train()
+        if not self.config.dropout:
+            return self.model(X, state)
+        # dropout masks from a seed of (run seed, step): a resumed run draws the same masks as an
+        # uninterrupted one, and the global RNG is left as it was
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.config.seed * 1_000_003 + self.global_step)
+            return self.model(X, state)
 
     def _keep_good_params(self) -> None:
         # copy_ into buffers made once: a clone per step would allocate every minibatch
@@ -241,11 +253,30 @@ class Trainer:
                     raise self._diverged()
             yield self._end_epoch()
 
+    def _validate(self) -> float | None:
+        if len(self._val) < 2:
+            return None
+        self.model.eval()  # no dropout while validating
+        try:
+            return self._guarded("validating", evaluate_perplexity, self.model, self._val, self.device)
+        finally:
+            self.model.train()
+
+    @property
+    def mid_epoch(self) -> bool:
+        """Some, not all, of the current epoch's minibatches are done (e.g. a time budget ran out)."""
+        return self._epoch_rng_state is not None and self._step_in_epoch > 0
+
+    def validation_perplexity(self) -> float | None:
+        """The current weights' perplexity on the validation split (None without one), e.g. after
+        a time budget ended a run inside an epoch."""
+        with self._lock:
+            return self._validate()
+
     def _end_epoch(self) -> EpochRecord:
         start = time.perf_counter()
         with self._lock:
-            val = (self._guarded("validating", evaluate_perplexity, self.model, self._val, self.device)
-                   if len(self._val) > 1 else None)
+            val = self._validate()
             is_best = val is not None and (self.best_val_perplexity is None or val < self.best_val_perplexity)
             if is_best:
                 self.best_val_perplexity = val
@@ -268,7 +299,7 @@ class Trainer:
         with self._lock:
             return gradient_flow(self.model, X.to(self.device), Y.to(self.device))
 
-    def snapshot_model(self, *, best: bool = False) -> RNNScratch:
+    def snapshot_model(self, *, best: bool = False):
         """A detached copy of the current weights (or of the best-validation weights, when
         ``best`` and there are some), safe to use while another thread trains."""
         with self._lock:

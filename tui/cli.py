@@ -14,6 +14,7 @@ COMMANDS = {
     "stats": "tui.cmd_stats",
     "forecast": "tui.cmd_forecast",
     "train": "tui.cmd_train", "generate": "tui.cmd_generate",
+    "compare": "tui.cmd_compare",
 }
 
 

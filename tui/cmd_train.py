@@ -18,7 +18,8 @@ ADAM_LR_WARNING = 0.1
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train", help="train the from-scratch RNN on a corpus",
-        description="Train the from-scratch character (or word) RNN of Dive into Deep Learning 8.5, "
+        description="Train the from-scratch character (or word) RNN of Dive into Deep Learning 8.5 (or "
+                    "its GRU and LSTM, 10.1-10.3), "
                     "showing perplexity, gradient norm and speed; saves a checkpoint that "
                     "`rnnplay generate` and the app can write with.  Ctrl+C (or SIGTERM) stops after "
                     "the current minibatch and saves.",
@@ -164,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"rnnplay: lr {cfg.lr:g} is far above Adam's usual range (around 0.001-0.01); "
               f"the book's recipe is --optimizer sgd --lr 1", file=sys.stderr)
     console.print(f"training on {trainer.corpus_name} ({cfg.token}, vocabulary {len(trainer.vocab)}) on "
-                  f"{trainer.device}: hidden {cfg.hidden}, steps {cfg.steps}, batch {cfg.batch}, "
+                  f"{trainer.device}: {cfg.cell}, {cfg.layers} layer(s), hidden {cfg.hidden}, dropout "
+                  f"{cfg.dropout:g}, steps {cfg.steps}, batch {cfg.batch}, "
                   f"{cfg.optimizer} lr {cfg.lr:g}, clip {cfg.clip:g}, {cfg.iterator} minibatches")
     sample_every = max(1, cfg.epochs // SAMPLES)
     log = RunLog(trainer)

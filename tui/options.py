@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from engine.config import DEFAULT_LR, DEVICES, ITERATORS, OPTIMIZERS, TrainConfig
+from engine.config import CELL_DEFAULTS, CELLS, DEFAULT_LR, DEVICES, ITERATORS, OPTIMIZERS, TrainConfig
 from engine.vocab import TOKEN_LEVELS
 
 _D = TrainConfig()
@@ -43,6 +43,10 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"refuse files larger than this (default: {DEFAULT_MAX_BYTES // 1024 ** 2}M)")
 
 
+def _per_cell(field: str) -> str:
+    return ", ".join(f"{values[field]:g} for {cell}" for cell, values in CELL_DEFAULTS.items())
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     from engine.corpus import BUILTINS
 
@@ -54,9 +58,21 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--iter", choices=ITERATORS,
                        help=f"minibatches: sequential partitioning carries the state across them, random "
                             f"sampling starts each from a fresh state (default: {_D.iterator})")
-    group.add_argument("--hidden", type=int, metavar="H", help=f"hidden units (default: {_D.hidden})")
+    group.add_argument("--cell", choices=CELLS,
+                       help=f"the recurrent cell: the book's rnn, gru or lstm (default: {_D.cell})")
+    group.add_argument("--hidden", type=int, metavar="H",
+                       help="hidden units (default: " + _per_cell("hidden") + ")")
+    group.add_argument("--layers", type=int, metavar="N", help="stacked recurrent layers (default: "
+                       + _per_cell("layers") + ")")
+    group.add_argument("--dropout", type=float, metavar="P",
+                       help="dropout between the layers and before the output layer, while training (default: "
+                            + _per_cell("dropout") + ")")
+    group.add_argument("--weight-decay", type=float, metavar="W",
+                       help="weight decay: decoupled (AdamW) with adam, L2 with sgd (default: "
+                            + _per_cell("weight_decay") + ")")
     group.add_argument("--steps", type=int, metavar="T", help=f"time steps per sequence (default: {_D.steps})")
-    group.add_argument("--batch", type=int, metavar="B", help=f"sequences per minibatch (default: {_D.batch})")
+    group.add_argument("--batch", type=int, metavar="B", help="sequences per minibatch (default: "
+                       + _per_cell("batch") + ")")
     group.add_argument("--lr", type=float, help="learning rate (default: " + ", ".join(
         f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items()) + ")")
     group.add_argument("--clip", type=float, metavar="THETA",

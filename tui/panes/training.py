@@ -18,12 +18,12 @@ from tui.messages import Saved, TrainerReady, TrainingEnded, TrainingTick
 from tui.notify import error_line, notify_error
 from tui.screens.dialogs import PathDialog, discard_dialog
 from tui.widgets.gradients import GradientReadout
-from tui.widgets.plots import PerplexityCurve
+from tui.widgets.plots import PerplexityCurve, SessionCurves
 from tui.widgets.train_form import TrainForm
 
 TICK = 0.25         # seconds between metric messages from the training thread
 FLOW_EVERY = 2.0    # seconds between gradient-flow samples (each costs about one training step)
-BUTTONS = ("start", "pause", "resume", "stop", "reset", "save", "load")
+BUTTONS = ("start", "pause", "resume", "stop", "reset", "save", "load", "compare")
 # torch's intra-op threads in the app: one core stays free for the UI thread and generation
 # (on a busy 2-core machine, two spinning OpenMP threads also slow training down many times over)
 APP_THREADS = max(1, (os.cpu_count() or 2) - 1)
@@ -57,6 +57,11 @@ def default_checkpoint(trainer) -> str:
 
     stem = Path(trainer.corpus_name).stem or "corpus"
     return str(checkpoint_dir() / f"{stem}-{trainer.config.token}.safetensors")
+
+
+def run_label(config) -> str:
+    """How a run is named in the session comparison, e.g. ``lstm 512×1``."""
+    return f"{config.cell} {config.hidden}×{config.layers}"
 
 
 def train_loop(pane, trainer) -> None:
@@ -99,6 +104,8 @@ class TrainingPane(Vertical):
         self.running = False        # a training worker is alive
         self._start_when_ready = False
         self._last_step = None
+        self.comparing = False      # the session's validation curves stand in for this run's curve
+        self.run_number = 0         # counts the trainers of this session (built or loaded)
 
     def compose(self) -> ComposeResult:
         yield TrainForm(id="train-form")
@@ -106,17 +113,19 @@ class TrainingPane(Vertical):
         with Horizontal(id="train-buttons"):
             for name in BUTTONS:
                 yield Button(name.capitalize(), id=f"train-{name}", compact=True)
-        yield Static(id="train-error", classes="error")
+        yield Static(id="train-error", classes="error", markup=False)  # error lines hold [brackets]
         yield PerplexityCurve(id="train-curve")
+        yield SessionCurves(id="train-session")
         with Horizontal(id="train-progress-row"):
             # a total from the start: an indeterminate bar animates, and that costs CPU all the time
             yield ProgressBar(total=1, show_eta=False, show_percentage=True, id="train-progress")
-        yield Static("not started: press F5 or Start", id="train-status")
+        yield Static("not started: press F5 or Start", id="train-status", markup=False)  # "loading PATH…"
         yield GradientReadout(id="train-gradients")
 
     def on_mount(self) -> None:
         self.query_one(TrainForm).fill(self.base_config)
         self.query_one(GradientReadout).reset(self.base_config.clip)
+        self.query_one(SessionCurves).display = False
         self._sync_buttons()
         if self.preset_checkpoint:
             self.load(self.preset_checkpoint)
@@ -248,11 +257,22 @@ class TrainingPane(Vertical):
     def _button(self, event: Button.Pressed) -> None:
         action = event.button.id.removeprefix("train-")
         {"start": self.start, "pause": self.pause, "resume": self.resume, "stop": self.stop,
-         "reset": self.reset, "save": self.ask_save, "load": self.ask_load}[action]()
+         "reset": self.reset, "save": self.ask_save, "load": self.ask_load,
+         "compare": self.toggle_compare}[action]()
+
+    def toggle_compare(self) -> None:
+        """Show the validation curves of every run of this session in place of this run's curve."""
+        self.comparing = not self.comparing
+        self.query_one(SessionCurves).display = self.comparing
+        self.query_one(PerplexityCurve).display = not self.comparing
+        self.query_one("#train-compare", Button).label = "This run" if self.comparing else "Compare"
+        if self.comparing:
+            self.query_one(SessionCurves).redraw(force=True)
 
     @on(TrainerReady)
     def _ready(self, message: TrainerReady) -> None:
         trainer = self.trainer = message.trainer
+        self.run_number += 1
         self.query_one(TrainForm).fill(trainer.config)
         self._lock_form(trainer.config)
         self.query_one(PerplexityCurve).clear()
@@ -260,7 +280,7 @@ class TrainingPane(Vertical):
         self.show_baseline()
         if message.path:
             self.app.notify(f"loaded {message.path}: epoch {trainer.epoch}, step {trainer.global_step}",
-                            title="checkpoint")
+                            title="checkpoint", markup=False)
         self._show_status()
         self._sync_buttons()
         if self._start_when_ready:
@@ -275,12 +295,19 @@ class TrainingPane(Vertical):
             return
         if message.steps:
             self._last_step = message.steps[-1]
-        self.query_one(PerplexityCurve).add(message.steps, message.epochs, trainer.global_step)
+        # a skipped step (NaN or infinite loss or gradient) made no update and has nothing to plot
+        steps = [record for record in message.steps if not record.skipped]
+        if len(steps) < len(message.steps):
+            self.notify(f"{len(message.steps) - len(steps)} step(s) skipped: the loss or gradient was not "
+                        f"finite; lower the learning rate if this goes on", severity="warning")
+        self.query_one(PerplexityCurve).add(steps, message.epochs, trainer.global_step)
         readout = self.query_one(GradientReadout)
-        readout.add(message.steps)
+        readout.add(steps)
         if message.flow:
-            readout.show_flow(message.flow)
+            readout.show_flow(message.flow, trainer.config.cell)
         for record in message.epochs:
+            if record.val_perplexity is not None:
+                self.query_one(SessionCurves).add(self.run_number, run_label(trainer.config), record)
             if record.val_perplexity is not None and record.is_best:
                 self.query_one("#train-curve").border_subtitle = f"best validation {record.val_perplexity:.2f}"
         self._show_status()
@@ -296,7 +323,7 @@ class TrainingPane(Vertical):
 
     @on(Saved)
     def _saved(self, message: Saved) -> None:
-        self.app.notify(f"saved {message.path}", title="checkpoint")
+        self.app.notify(f"saved {message.path}", title="checkpoint", markup=False)
         if message.then_quit:
             self.app.shut_down()
 
@@ -327,6 +354,7 @@ class TrainingPane(Vertical):
         form.display, summary.display = config is None, config is not None
         if config is not None:
             summary.update(
+                f"{config.cell} · {config.layers} layer(s) · dropout {config.dropout:g} · "
                 f"{config.token} · {config.iterator} · hidden {config.hidden} · steps {config.steps} · "
                 f"batch {config.batch} · lr {config.lr:g} · θ {config.clip:g} · {config.optimizer} · "
                 f"{config.epochs} epochs · {config.device}  (Reset to change)")
@@ -367,6 +395,7 @@ class TrainingPane(Vertical):
         enabled = {
             "start": not running, "pause": running and not paused, "resume": paused,
             "stop": running, "reset": trainer is not None, "save": trainer is not None, "load": not running,
+            "compare": True,
         }
         for name, on_ in enabled.items():
             self.query_one(f"#train-{name}", Button).disabled = not on_

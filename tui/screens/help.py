@@ -32,6 +32,24 @@ gradient fades on its way back through time.  Sequential partitioning carries th
 from one minibatch to the next; random sampling starts each from zeros.
 Hyperparameters are fixed once a model exists: Reset to change them.
 
+## Cells
+Pick the cell, the number of stacked layers and the dropout in the form (`--cell`, `--layers`,
+`--dropout` on the command line); σ is the sigmoid, ⊙ the elementwise product.
+**RNN**: `H_t = tanh(X_t W_xh + H_(t-1) W_hh + b_h)`.  The gradient reaching H_1 is a product of
+T - 1 Jacobians: it vanishes (or explodes) over long spans.
+**GRU**: update gate `Z_t = σ(X_t W_xz + H_(t-1) W_hz + b_z)`, reset gate
+`R_t = σ(X_t W_xr + H_(t-1) W_hr + b_r)`, candidate `H̃_t = tanh(X_t W_xh + (R_t ⊙ H_(t-1)) W_hh + b_h)`,
+state `H_t = Z_t ⊙ H_(t-1) + (1 - Z_t) ⊙ H̃_t`: where Z_t ≈ 1 the state, and its gradient, pass
+through unchanged.
+**LSTM**: input, forget and output gates `I_t, F_t, O_t = σ(X_t W_x· + H_(t-1) W_h· + b_·)`,
+candidate `C̃_t = tanh(X_t W_xc + H_(t-1) W_hc + b_c)`, memory cell `C_t = F_t ⊙ C_(t-1) + I_t ⊙ C̃_t`,
+hidden state `H_t = O_t ⊙ tanh(C_t)`: the memory cell is a sum, not a squashed product, so with
+F_t ≈ 1 the gradient flows back through it nearly intact.  Compare the gradient-flow bars (and
+the ratios by cell under them) of an RNN and an LSTM run.
+**Deep** (d2l 10.3): layer l reads layer l - 1's states instead of X_t; dropout between layers
+and before the output layer acts only while training.  **Compare** overlays the validation
+curves of every run of this session against training seconds.
+
 ## Generate
 Type a prefix and press Enter: the model reads it, then writes one token at a time from the
 *current* weights, also while training runs.  Greedy picks the likeliest token; sampled draws

@@ -39,6 +39,7 @@ class GradientReadout(Vertical):
         self.norms: deque[float] = deque(maxlen=RECENT)
         self.clipped: deque[bool] = deque(maxlen=RECENT)
         self.theta = 0.0
+        self.reach: dict[str, float] = {}  # cell -> its latest ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ this session
 
     def compose(self) -> ComposeResult:
         yield Static("gradient norm: no steps yet", id="grad-norm")
@@ -67,10 +68,16 @@ class GradientReadout(Vertical):
         self.query_one("#grad-norm", Static).update(line, layout=False)  # fixed height: no reflow
         self.query_one(Sparkline).data = list(self.norms)
 
-    def show_flow(self, norms: list[float]) -> None:
+    def show_flow(self, norms: list[float], cell: str = "") -> None:
+        """The bars of one sample; with each cell's latest ratio of this session beside it, so that
+        the RNN's vanishing gradient and the LSTM's surviving one can be read side by side."""
         if not norms:
             return
         ratio = norms[0] / norms[-1] if norms[-1] > 0 else float("inf")
-        text = Text.assemble("∂L/∂h_t  t=1 ", flow_bars(norms), f" t={len(norms)}\n",
-                             (f"‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ = {ratio:.2g}", "dim"))
+        if cell:
+            self.reach[cell] = ratio
+        by_cell = " · ".join(f"{name} {value:.2g}" for name, value in self.reach.items())
+        summary = f"‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ = {ratio:.2g}" + (f"  (by cell: {by_cell})" if by_cell else "")
+        label = f"{cell} ∂L/∂h_t  t=1 ".lstrip()
+        text = Text.assemble(label, flow_bars(norms), f" t={len(norms)}\n", (summary, "dim"))
         self.query_one("#grad-flow", Static).update(text, layout=False)

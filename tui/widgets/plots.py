@@ -110,3 +110,37 @@ class PerplexityCurve(Plot):
             label, value = self.baseline
             plt.plot([self.steps[0], self.steps[-1]], [value, value], label=label, color="red")
         self.refresh()
+
+
+class SessionCurves(Plot):
+    """The comparison view: the validation perplexity of every run of this session against its
+    training seconds, one series per run, so that cells trained for the same time line up."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.runs: dict[int, tuple[str, list[float], list[float]]] = {}  # run number -> label, xs, ys
+        self._drawn_at = 0.0
+
+    def add(self, run: int, label: str, record) -> None:
+        """One EpochRecord (with a validation perplexity) of run number ``run``."""
+        _, seconds, perplexities = self.runs.setdefault(run, (f"#{run} {label}", [], []))
+        seconds.append(record.elapsed)
+        perplexities.append(record.val_perplexity)
+        if self.display:
+            self.redraw()
+
+    def redraw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._drawn_at >= 1 / REDRAW_HZ:
+            self._drawn_at = now
+            self._draw()
+
+    def _draw(self) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title("validation perplexity of this session's runs" if self.runs
+                  else "no validated epoch yet in this session")
+        plt.xlabel("training seconds")
+        for label, seconds, perplexities in self.runs.values():
+            plt.plot(seconds, perplexities, label=label, marker="braille")
+        self.refresh()

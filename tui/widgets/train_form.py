@@ -3,15 +3,20 @@ from __future__ import annotations
 
 import dataclasses
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Input, Label, Select
 
 # TrainConfig field -> (label, choices); choices None: a number typed in an Input
 FIELDS = {
+    "cell": ("cell", ("rnn", "gru", "lstm")),
     "token": ("token", ("char", "word")),
     "iterator": ("iterator", ("random", "sequential")),
     "hidden": ("hidden", None),
+    "layers": ("layers", None),
+    "dropout": ("dropout", None),
+    "weight_decay": ("weight decay", None),
     "steps": ("steps", None),
     "batch": ("batch", None),
     "lr": ("learning rate", None),
@@ -20,7 +25,9 @@ FIELDS = {
     "epochs": ("epochs", None),
     "device": ("device", ("auto", "cpu", "cuda")),
 }
-INTEGERS = ("hidden", "steps", "batch", "epochs")
+INTEGERS = ("hidden", "layers", "steps", "batch", "epochs")
+# refilled with the new cell's defaults when the cell changes
+PER_CELL = ("hidden", "layers", "dropout", "weight_decay", "batch")
 
 
 class TrainForm(Grid):
@@ -45,6 +52,15 @@ class TrainForm(Grid):
                 yield Input(type=kind, compact=True, id=f"field-{name}", valid_empty=False)
             else:
                 yield Select([(c, c) for c in choices], allow_blank=False, compact=True, id=f"field-{name}")
+
+    @on(Select.Changed, "#field-cell")
+    def _cell_changed(self, event: Select.Changed) -> None:
+        from engine.config import CELL_DEFAULTS
+
+        for name in PER_CELL:
+            value = CELL_DEFAULTS.get(event.value, {}).get(name)
+            if value is not None:
+                self.query_one(f"#field-{name}", Input).value = f"{value:g}"
 
     def fill(self, config) -> None:
         for name, (_, choices) in FIELDS.items():

@@ -1,0 +1,195 @@
+"""Gated recurrent units and long short-term memory from scratch (d2l 10.1-10.3), stacked.
+
+    GRU:   Z_t = σ(X_t W_xz + H_{t-1} W_hz + b_z)      R_t = σ(X_t W_xr + H_{t-1} W_hr + b_r)
+           H̃_t = tanh(X_t W_xh + (R_t ⊙ H_{t-1}) W_hh + b_h)      H_t = Z_t ⊙ H_{t-1} + (1 - Z_t) ⊙ H̃_t
+    LSTM:  I_t, F_t, O_t = σ(X_t W_x· + H_{t-1} W_h· + b_·)         C̃_t = tanh(X_t W_xc + H_{t-1} W_hc + b_c)
+           C_t = F_t ⊙ C_{t-1} + I_t ⊙ C̃_t                         H_t = O_t ⊙ tanh(C_t)
+
+Each layer keeps the book's parameter names (layer 1 bare, layer l >= 2 suffixed ``_l<l>``, e.g.
+``W_xz_l2``); the output layer is ``W_hq, b_q``.  The fast path concatenates the gates' weights
+once per forward: the input terms of every gate and step are one gather (first layer: a one-hot
+row of the (V, gates*H) weight) or one matmul (deeper layers), and each step is one
+(B, H) x (H, gates*H) matmul for the hidden terms, except the GRU's candidate, whose hidden
+matmul needs R_t ⊙ H_{t-1} first.  Training runs the recurrences of engine/gated_bptt.py (hand-derived
+backward); a plain-autograd loop of the same equations serves the gradient-flow readout.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .bptt import linear
+from .gated_bptt import gru_recurrence, lstm_recurrence
+from .layers import forward_stepper, join_layers, layer_suffix, normal_init, split_layers, zero_state
+
+
+class _StackedScratch(nn.Module):
+    """What GRUScratch and LSTMScratch share: the per-layer parameters named after the book,
+    dropout between layers and before the output layer (training only), the output layer, and
+    the state layout: (batch, H) for one layer, (layers, batch, H) for several."""
+
+    GATES: tuple[str, ...] = ()   # gate letters, in the book's (registration) order
+    FUSED: tuple[str, ...] = ()   # ... in the order of the concatenated weights
+
+    def __init__(self, vocab_size: int, num_hiddens: int, *, num_layers: int = 1, dropout: float = 0.0,
+                 device=None, generator: torch.Generator | None = None):
+        super().__init__()
+        self.vocab_size, self.num_hiddens = vocab_size, num_hiddens
+        self.num_layers, self.dropout = num_layers, dropout
+        V, H = vocab_size, num_hiddens
+        for layer in range(num_layers):
+            suffix = layer_suffix(layer)
+            for g in self.GATES:
+                self.register_parameter(f"W_x{g}{suffix}", nn.Parameter(normal_init((V if layer == 0 else H, H),
+                                                                                generator, device)))
+                self.register_parameter(f"W_h{g}{suffix}", nn.Parameter(normal_init((H, H), generator, device)))
+                self.register_parameter(f"b_{g}{suffix}", nn.Parameter(torch.zeros(H, device=device)))
+        self.W_hq = nn.Parameter(normal_init((H, V), generator, device))
+        self.b_q = nn.Parameter(torch.zeros(V, device=device))
+
+    @property
+    def params(self) -> list[nn.Parameter]:
+        """Every parameter in registration order: layer by layer, then ``W_hq, b_q``."""
+        return list(self.parameters())
+
+    def layer_params(self, layer: int, kind: str) -> list[nn.Parameter]:
+        """``kind`` "W_x", "W_h" or "b_" of every gate of ``layer``, in FUSED order."""
+        suffix = layer_suffix(layer)
+        return [getattr(self, f"{kind}{g}{suffix}") for g in self.FUSED]
+
+    # ------------------------------------------------------------ state ----
+    def _zeros(self, batch_size: int) -> torch.Tensor:
+        return zero_state(self.W_hq, self.num_layers, batch_size, self.num_hiddens)
+
+    # ---------------------------------------------------------- forward ----
+    def _input_terms(self, layer: int, inputs: torch.Tensor) -> torch.Tensor:
+        """X_t W_x· + b_· of every gate and step, time-major (steps, batch, gates*H); ``inputs`` are
+        token ids (batch, steps) for the first layer, the layer below's states (steps, batch, H) after."""
+        W_x = torch.cat(self.layer_params(layer, "W_x"), 1)
+        b = torch.cat(self.layer_params(layer, "b_"))
+        if layer == 0:
+            # the one-hot x_t times W_x is the row x_t selects: a gather (embedding's backward is far
+            # cheaper than indexing's)
+            return F.embedding(inputs.t(), W_x) + b
+        steps, batch, H = inputs.shape
+        return torch.addmm(b, inputs.reshape(-1, H), W_x).view(steps, batch, -1)
+
+    def _top_states(self, X: torch.Tensor, state, probe=None):
+        """The last layer's states, time-major (steps, batch, H), and the new state.  With a
+        ``probe`` (steps, batch, H) the plain-autograd loop runs and adds probe_t to the top
+        layer's H_t before it is used, so that d loss / d probe_t = dL/dH_t."""
+        per_layer = self._split_state(state)
+        inputs, finals = X, []
+        for layer in range(self.num_layers):
+            if layer > 0:
+                inputs = F.dropout(inputs, self.dropout, self.training)
+            XW = self._input_terms(layer, inputs)
+            if probe is None:
+                inputs, final = self._layer_fast(layer, XW, per_layer[layer])
+            else:
+                hs, final = self._layer_states(layer, XW, per_layer[layer],
+                                               probe if layer == self.num_layers - 1 else None)
+                inputs = torch.stack(hs)
+            finals.append(final)
+        return inputs, self._join_state(finals)
+
+    def _output(self, H: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, steps, V) from time-major states (steps, batch, H)."""
+        H = F.dropout(H, self.dropout, self.training)
+        steps, batch, hidden = H.shape
+        return linear(H.reshape(-1, hidden), self.W_hq, self.b_q).view(steps, batch, -1).transpose(0, 1)
+
+    def forward(self, X: torch.Tensor, state):
+        if X.shape[1] == 0:
+            return self.W_hq.new_zeros(X.shape[0], 0, self.vocab_size), state
+        H_all, state = self._top_states(X, state)
+        return self._output(H_all), state
+
+    def flow_states(self, X: torch.Tensor, state, probe: torch.Tensor) -> torch.Tensor:
+        """Logits of the last step, with ``probe`` (steps, batch, H) added to the top layer's H_t
+        (see metrics.gradient_flow); dropout is off as in evaluation."""
+        was_training = self.training
+        self.eval()
+        try:
+            H_all, _ = self._top_states(X, state, probe)
+            return linear(H_all[-1], self.W_hq, self.b_q)
+        finally:
+            self.train(was_training)
+
+    def stepper(self, logit_bias: torch.Tensor | None = None):
+        return forward_stepper(self, logit_bias)
+
+
+class GRUScratch(_StackedScratch):
+    """The book's GRU (d2l 10.2).  Its candidate state resets H_{t-1} *before* the hidden matmul,
+    (R_t ⊙ H_{t-1}) W_hh; torch.nn.GRU applies R_t after it, R_t ⊙ (H_{t-1} W_hh + b_hn): a
+    different function of the same weights (tests/test_gated.py shows where they differ)."""
+
+    GATES = FUSED = ("z", "r", "h")
+
+    def begin_state(self, batch_size: int) -> torch.Tensor:
+        return self._zeros(batch_size)
+
+    def _split_state(self, state):
+        return split_layers(state, self.num_layers)
+
+    def _join_state(self, finals):
+        return join_layers(finals)
+
+    def _hidden_weights(self, layer):
+        W_hz, W_hr, W_hh = self.layer_params(layer, "W_h")
+        return torch.cat([W_hz, W_hr], 1), W_hh                      # Z and R in one matmul
+
+    def _layer_fast(self, layer, XW, h):
+        return gru_recurrence(XW, h, *self._hidden_weights(layer))
+
+    def _layer_states(self, layer, XW, h, probe=None):
+        H = self.num_hiddens
+        W_hzr, W_hh = self._hidden_weights(layer)
+        XW_zr, XW_h = XW[..., :2 * H], XW[..., 2 * H:]
+        hs = []
+        for t in range(XW.shape[0]):
+            Z, R = torch.sigmoid(torch.addmm(XW_zr[t], h, W_hzr)).chunk(2, 1)
+            H_tilde = torch.tanh(torch.addmm(XW_h[t], R * h, W_hh))
+            h = H_tilde + Z * (h - H_tilde)                          # Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
+            if probe is not None:
+                h = h + probe[t]
+            hs.append(h)
+        return hs, h
+
+
+class LSTMScratch(_StackedScratch):
+    """The book's LSTM (d2l 10.1); the state is the pair (H, C), each shaped as a GRU's state."""
+
+    GATES = ("i", "f", "o", "c")
+    FUSED = ("o", "i", "f", "c")  # the sigmoid gates side by side, and the gates dC_t reaches
+
+    def begin_state(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._zeros(batch_size), self._zeros(batch_size)
+
+    def _split_state(self, state):
+        L = self.num_layers
+        return list(zip(split_layers(state[0], L), split_layers(state[1], L)))
+
+    def _join_state(self, finals):
+        return join_layers([h for h, _ in finals]), join_layers([c for _, c in finals])
+
+    def _layer_fast(self, layer, XW, state):
+        H_all, h, c = lstm_recurrence(XW, *state, torch.cat(self.layer_params(layer, "W_h"), 1))
+        return H_all, (h, c)
+
+    def _layer_states(self, layer, XW, state, probe=None):
+        H = self.num_hiddens
+        W_h = torch.cat(self.layer_params(layer, "W_h"), 1)          # (H, 4H): all gates in one matmul
+        h, c = state
+        hs = []
+        for t in range(XW.shape[0]):
+            gates = torch.addmm(XW[t], h, W_h)
+            O, I, F_ = torch.sigmoid(gates[:, :3 * H]).chunk(3, 1)
+            c = torch.addcmul(F_ * c, I, torch.tanh(gates[:, 3 * H:]))  # F ⊙ C_{t-1} + I ⊙ C̃
+            h = O * torch.tanh(c)
+            if probe is not None:
+                h = h + probe[t]
+            hs.append(h)
+        return hs, (h, c)

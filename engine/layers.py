@@ -1,0 +1,49 @@
+"""What every stacked scratch model shares: initialisation, per-layer parameter names, state layout."""
+from __future__ import annotations
+
+import torch
+
+
+def normal_init(shape, generator: torch.Generator | None, device) -> torch.Tensor:
+    """The book's initialisation, N(0, 0.01^2); drawn on the CPU so that a seed gives the same
+    weights on every device."""
+    return (torch.randn(shape, generator=generator) * 0.01).to(device)
+
+
+def layer_suffix(layer: int) -> str:
+    """The name suffix of a 0-based layer's parameters: ``""`` for the first, ``"_l2"``, ..."""
+    return "" if layer == 0 else f"_l{layer + 1}"
+
+
+def zero_state(like: torch.Tensor, num_layers: int, batch_size: int, num_hiddens: int) -> torch.Tensor:
+    """A fresh state tensor (dtype and device of ``like``): (batch, H) for one layer, else
+    (layers, batch, H), as torch.nn.RNN's h_0."""
+    shape = (batch_size, num_hiddens) if num_layers == 1 else (num_layers, batch_size, num_hiddens)
+    return like.new_zeros(shape)
+
+
+def split_layers(state: torch.Tensor, num_layers: int) -> tuple[torch.Tensor, ...]:
+    """Per-layer states from a model's state tensor: (batch, H) for one layer, (layers, batch, H)."""
+    return (state,) if num_layers == 1 else state.unbind(0)
+
+
+def join_layers(states: list[torch.Tensor]) -> torch.Tensor:
+    """The inverse of :func:`split_layers`."""
+    return states[0] if len(states) == 1 else torch.stack(states)
+
+
+def detach_state(state):
+    """A state (a tensor, or the LSTM's (H, C) pair) cut from its graph."""
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def forward_stepper(model, logit_bias: torch.Tensor | None = None):
+    """``step(index, state) -> (logits (1, V), state)``: one token at batch 1 through the model's
+    own forward, outside autograd (generation's stepper for any cell and depth)."""
+    device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def step(index: int, state):
+        logits, state = model(torch.tensor([[index]], device=device), state)
+        return (logits[:, -1] if logit_bias is None else logits[:, -1] + logit_bias), state
+    return step

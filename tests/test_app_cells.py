@@ -1,0 +1,43 @@
+"""The cells in the app: the form's cell, layers and dropout, the session comparison, the flow by cell."""
+import dataclasses
+
+from app_support import TINY, tiny_corpus, wait_for, wait_for_stats  # noqa: F401 (fixture)
+
+from engine.config import CELL_DEFAULTS
+from tui.app import create_app
+from tui.widgets.gradients import GradientReadout
+from tui.widgets.plots import PerplexityCurve, SessionCurves
+
+
+async def test_two_cells_trained_in_one_session_are_overlaid_and_compared(tiny_corpus):
+    app = create_app(corpus=str(tiny_corpus), config=dataclasses.replace(TINY, steps=12))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_stats(pilot, app)
+        form = app.query_one("#train-form")
+        form.query_one("#field-cell").value = "lstm"
+        await pilot.pause()
+        # the new cell's defaults are filled in; then the tiny size again, and two layers
+        assert form.query_one("#field-hidden").value == str(CELL_DEFAULTS["lstm"]["hidden"])
+        form.query_one("#field-hidden").value = "16"
+        form.query_one("#field-layers").value = "2"
+        for run, cell in enumerate(("lstm", "rnn"), 1):
+            if run == 2:
+                app.training._discard()
+                form.query_one("#field-cell").value = "rnn"
+                await pilot.pause()
+                form.query_one("#field-hidden").value = "16"
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: app.trainer is not None and app.trainer.global_step > 0, what="a step")
+            await wait_for(pilot, lambda: not app.training.running, what="the epoch to finish")
+            assert app.trainer.config.cell == cell and app.trainer.model.num_layers == (2 if cell == "lstm" else 1)
+            assert f"{cell} ·" in str(app.query_one("#train-config").render())
+            app.query_one(GradientReadout).show_flow(app.trainer.gradient_flow(), cell)
+
+        session = app.query_one(SessionCurves)
+        assert [label for label, _, _ in session.runs.values()] == ["#1 lstm 16×2", "#2 rnn 16×1"]
+        assert all(len(ys) == 1 and ys[0] > 1 for _, _, ys in session.runs.values())
+        assert not session.display
+        await pilot.click("#train-compare")
+        assert session.display and not app.query_one(PerplexityCurve).display
+        flow = str(app.query_one("#grad-flow").render())
+        assert flow.startswith("rnn ∂L/∂h_t") and "by cell: lstm" in flow and "rnn " in flow

@@ -1,0 +1,135 @@
+"""``rnnplay compare``: train each cell for the same wall-clock budget on the same split and print
+held-out perplexity, best epoch, speed and size, under the best n-gram baseline."""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+
+from tui.options import add_source_arguments
+
+
+def _cells(value: str) -> list[str]:
+    from engine.config import CELLS
+
+    cells = [c.strip() for c in value.split(",") if c.strip()]
+    unknown = [c for c in cells if c not in CELLS]
+    if not cells or unknown:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a comma-separated list of {', '.join(CELLS)}")
+    return list(dict.fromkeys(cells))
+
+
+def _budget(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r}: the budget is a positive number of seconds")
+    return seconds
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from engine.corpus import BUILTINS
+
+    parser = subparsers.add_parser(
+        "compare", help="train RNN, GRU and LSTM for the same time and compare them",
+        description="Train each cell with its defaults for the same wall-clock budget on the same "
+                    "90/10 split as the n-gram baselines, then print each one's best held-out "
+                    "perplexity, best epoch, training tokens/s and parameter count, with the best "
+                    "add-alpha n-gram model as the first row.",
+    )
+    parser.add_argument("--cells", type=_cells, default=["rnn", "gru", "lstm"], metavar="LIST",
+                        help="comma-separated cells to train, in order (default: rnn,gru,lstm)")
+    parser.add_argument("--budget", type=_budget, default=120.0, metavar="SECONDS",
+                        help="training seconds per cell, validation included (default: 120)")
+    parser.add_argument("--corpus", metavar="SOURCE", default=None,
+                        help=f"{' or '.join(BUILTINS)} or a text file (default: timemachine)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    parser.add_argument("--device", default="auto", metavar="D", help="auto|cpu|cuda (default: auto)")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="CPU threads for torch (default: 1)")
+    add_source_arguments(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="progress on stderr and one JSON line on stdout")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def train_cell(cell: str, corpus, vocab, corpus_name: str, args, log) -> dict:
+    """One run of ``cell`` with its defaults for ``args.budget`` seconds: its result row."""
+    from engine.cells import count_parameters
+    from engine.config import TrainConfig
+    from engine.train import EpochRecord, Trainer
+
+    config = TrainConfig(cell=cell, epochs=10**6, time_budget=args.budget, seed=args.seed, device=args.device)
+    trainer = Trainer(config, corpus, vocab, corpus_name=corpus_name)
+    best_epoch, speeds, last = None, [], None
+    for record in trainer.run():
+        if isinstance(record, EpochRecord):
+            speeds.append(record.tokens_per_sec)
+            best_epoch = record.epoch if record.is_best else best_epoch
+            log(f"{cell}: epoch {record.epoch}  val ppl {record.val_perplexity:.3f}  "
+                f"{record.tokens_per_sec:,.0f} tok/s  {record.elapsed:.1f} s")
+        else:
+            last = record
+    best = trainer.best_val_perplexity
+    final = trainer.validation_perplexity() if trainer.mid_epoch else None
+    if final is not None:  # the budget ended the run inside an epoch: its weights count too
+        log(f"{cell}: stopped in epoch {trainer.epoch + 1}  val ppl {final:.3f}")
+        if best is None or final < best:
+            best, best_epoch = final, trainer.epoch + 1
+    speed = statistics.median(speeds) if speeds else (last.tokens_per_sec if last else 0.0)
+    return {"cell": cell, "val_perplexity": best, "best_epoch": best_epoch,
+            "epochs": trainer.epoch, "seconds": round(trainer.elapsed, 1), "tokens_per_sec": round(speed, 1),
+            "params": count_parameters(trainer.model), "hidden": config.hidden, "layers": config.layers,
+            "dropout": config.dropout}
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine.corpus import default_source, read_source
+    from engine.errors import ConfigError
+    from engine.stats import corpus_stats
+    from engine.vocab import corpus_from_text
+
+    if args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: must be at least 1")
+    torch.set_num_threads(args.threads)
+    text = (read_source(args.corpus, encoding=args.encoding, max_bytes=args.max_bytes) if args.corpus
+            else default_source())
+    if text.notice:
+        print(f"rnnplay: {text.notice}", file=sys.stderr)
+    out = sys.stderr if args.json else sys.stdout
+
+    def log(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    ngram = corpus_stats(text=text).best_baseline
+    corpus, vocab = corpus_from_text(text.text, token="char")
+    results = [train_cell(cell, corpus, vocab, text.name, args, log) for cell in args.cells]
+    if args.json:
+        print(json.dumps({"results": results, "ngram_best": {"n": ngram.n, "alpha": ngram.alpha,
+                                                             "val_perplexity": ngram.val_perplexity}}))
+    else:
+        print_table(results, ngram, args.budget)
+    return 0
+
+
+def print_table(results: list[dict], ngram, budget: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"held-out perplexity after {budget:g} s of training each (last 10% of the text)",
+                  caption="model: cell hidden×layers; tokens/s: median over the epochs")
+    for name in ("model", "held-out ppl", "best epoch", "tokens/s", "parameters"):
+        table.add_column(name, justify="left" if name == "model" else "right")
+    table.add_row(f"{ngram.n}-gram, add-{ngram.alpha:g}", f"{ngram.val_perplexity:.3f}", "-", "-", "-")
+    for row in results:
+        ppl = "-" if row["val_perplexity"] is None else f"{row['val_perplexity']:.3f}"
+        table.add_row(f"{row['cell']} {row['hidden']}×{row['layers']}, dropout {row['dropout']:g}", ppl,
+                      str(row["best_epoch"] or "-"),
+                      f"{row['tokens_per_sec']:,.0f}", f"{row['params']:,}")
+    Console().print(table)
