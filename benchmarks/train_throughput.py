@@ -27,6 +27,7 @@ from engine.data import seq_data_iter_sequential
 from engine.device import resolve_device
 from engine.metrics import grad_clipping
 from engine.model import RNNConcise, RNNScratch
+from engine.optim import SGD
 from engine.train import StepRecord, Trainer
 from engine.vocab import load_corpus
 
@@ -95,7 +96,7 @@ class ModelRun:
         corpus, vocab = engine_corpus(max_tokens)
         self.model = model_class(len(vocab), hidden, device=device,
                                  generator=torch.Generator().manual_seed(SEED))
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR)
+        self.optimizer = SGD(self.model.parameters(), lr=LR)
         self.device, self.state = device, self.model.begin_state(batch)
         self.corpus, self.batch, self.steps = corpus, batch, steps
         self.data_rng = torch.Generator().manual_seed(SEED + 1)
@@ -231,7 +232,7 @@ def loss_trajectory_check(*, hidden: int = 128, batch: int = 32, steps: int = 35
         with torch.no_grad():
             for name, p in zip(("W_xh", "W_hh", "b_h", "W_hq", "b_q"), model.params):
                 p.copy_(start[name])
-        optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+        optimizer = SGD(model.parameters(), lr=LR)
         # a fresh state per minibatch, as the reference's random iterator
         losses = [train_step(model, optimizer, X, Y, model.begin_state(batch))[0] for X, Y in batches]
         out[model_class.__name__] = max(abs(a - b) for a, b in zip(losses, ref_losses))

@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .optim import AdamW
+
 EpochCallback = Callable[[int, float], None]
 
 
@@ -32,7 +34,7 @@ def train_mlp(features: torch.Tensor, labels: torch.Tensor, *, epochs: int,
     per epoch, the MSE over the whole training set (what the book prints)."""
     net = mlp(features.shape[1], generator)
     loss = nn.MSELoss()
-    trainer = torch.optim.Adam(net.parameters(), lr=lr)
+    trainer = AdamW(net.parameters(), lr=lr)  # weight decay 0: exactly Adam
     losses = []
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(features), generator=generator)

@@ -26,6 +26,7 @@ from .device import resolve_device
 from .errors import ConfigError, TrainingError
 from .metrics import evaluate_perplexity, grad_clipping, gradient_flow, perplexity
 from .layers import detach_state
+from .optim import SGD, AdamW
 from .vocab import Vocab
 
 PAUSE_POLL = 0.1  # seconds between stop checks while paused
@@ -89,7 +90,7 @@ class Trainer:
         self.model = build_model(config.cell, len(vocab), config.hidden, config.layers, config.dropout,
                                  self.device, init_rng)
         # AdamW: weight decay apart from the adaptive step (with none, exactly Adam)
-        optimizer = torch.optim.AdamW if config.optimizer == "adam" else torch.optim.SGD
+        optimizer = AdamW if config.optimizer == "adam" else SGD
         self.optimizer = optimizer(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.epoch = 0
         self.global_step = 0
