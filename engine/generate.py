@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 FIRST_INPUT = " "  # what an empty prefix starts from (char level)
 WARMUP_CHUNK = 4096  # prefix tokens per forward call: a book-long prefix needs no book-long logits
+STEP_WARMUP = 64     # prefixes up to this many tokens are warmed up token by token
 
 
 def token_level(vocab: Vocab) -> str:
@@ -72,17 +73,25 @@ def _stream(model, vocab, prefix, num_chars, temperature, top_k, generator, toke
     tokens = prefix_tokens(prefix, token)
     if not tokens:  # a fresh state and a neutral first input
         tokens = [FIRST_INPUT if FIRST_INPUT in vocab else vocab.to_tokens(min(1, len(vocab) - 1))]
-    # No grad mode is held across the yields (it would leak into the caller's code between
-    # tokens): the warm-up runs in inference mode and the stepper works outside autograd.
-    with torch.inference_mode():
-        device = next(model.parameters()).device
-        indices, h = torch.tensor([vocab[tokens]], device=device), model.begin_state(1)
-        for start in range(0, indices.shape[1], WARMUP_CHUNK):
-            logits, h = model(indices[:, start:start + WARMUP_CHUNK], h)
-        mask = torch.zeros_like(logits[0, -1])
-        mask[vocab.unk] = -torch.inf  # <unk> is never written
-        logits = logits[0, -1] + mask
+    device = next(model.parameters()).device
+    mask = torch.zeros(len(vocab), device=device)
+    mask[vocab.unk] = -torch.inf  # <unk> is never written
     step = model.stepper(mask)
+    indices, h = vocab[tokens], model.begin_state(1)
+    if len(indices) <= STEP_WARMUP:
+        # a short prefix: token by token through the lean stepper (a few ops each) is quicker
+        # to the first character than one forward call's setup
+        for index in indices:
+            out, h = step(index, h)
+        logits = out[0]
+    else:
+        # No grad mode is held across the yields (it would leak into the caller's code between
+        # tokens): the warm-up runs in inference mode and the stepper works outside autograd.
+        with torch.inference_mode():
+            indices = torch.tensor([indices], device=device)
+            for start in range(0, indices.shape[1], WARMUP_CHUNK):
+                out, h = model(indices[:, start:start + WARMUP_CHUNK], h)
+            logits = out[0, -1] + mask
     text_so_far = prefix
     for i in range(num_chars):
         index = _choose(logits, temperature, top_k, generator)
