@@ -185,6 +185,12 @@ def read_source(source: str, *, encoding: str | None = None,
     return CorpusText(str(source), read_text_file(source, encoding=encoding, max_bytes=max_bytes))
 
 
+def corpus_name(text: CorpusText) -> str:
+    """What a checkpoint records to find the text again: a built-in name or an absolute path
+    (so that ``--resume`` finds a file from anywhere)."""
+    return text.name if text.name in BUILTINS else str(Path(text.name).resolve())
+
+
 # ---------------------------------------------------------- preprocessing ----
 
 def preprocess(text: str, mode: str = "book") -> list[str]:

@@ -21,7 +21,7 @@ from torch import nn
 
 from .bptt import linear
 from .gated_bptt import gru_recurrence, lstm_recurrence
-from .layers import forward_stepper, join_layers, layer_suffix, normal_init, split_layers, zero_state
+from .layers import forward_stepper, init_stack, join_layers, layer_suffix, split_layers, zero_state
 
 
 class _StackedScratch(nn.Module):
@@ -35,18 +35,8 @@ class _StackedScratch(nn.Module):
     def __init__(self, vocab_size: int, num_hiddens: int, *, num_layers: int = 1, dropout: float = 0.0,
                  device=None, generator: torch.Generator | None = None):
         super().__init__()
-        self.vocab_size, self.num_hiddens = vocab_size, num_hiddens
-        self.num_layers, self.dropout = num_layers, dropout
-        V, H = vocab_size, num_hiddens
-        for layer in range(num_layers):
-            suffix = layer_suffix(layer)
-            for g in self.GATES:
-                self.register_parameter(f"W_x{g}{suffix}", nn.Parameter(normal_init((V if layer == 0 else H, H),
-                                                                                generator, device)))
-                self.register_parameter(f"W_h{g}{suffix}", nn.Parameter(normal_init((H, H), generator, device)))
-                self.register_parameter(f"b_{g}{suffix}", nn.Parameter(torch.zeros(H, device=device)))
-        self.W_hq = nn.Parameter(normal_init((H, V), generator, device))
-        self.b_q = nn.Parameter(torch.zeros(V, device=device))
+        init_stack(self, self.GATES, vocab_size, num_hiddens, num_layers=num_layers, dropout=dropout,
+                   device=device, generator=generator)
 
     @property
     def params(self) -> list[nn.Parameter]:

@@ -15,6 +15,26 @@ def layer_suffix(layer: int) -> str:
     return "" if layer == 0 else f"_l{layer + 1}"
 
 
+def init_stack(model: torch.nn.Module, gates: tuple[str, ...], vocab_size: int, num_hiddens: int, *,
+               num_layers: int, dropout: float, device, generator: torch.Generator | None) -> None:
+    """Set ``model``'s sizes and register its parameters under the book's names: layer by layer,
+    ``W_x<g>`` (V x H, or H x H above the first layer), ``W_h<g>`` (H x H) and ``b_<g>`` of every gate
+    letter g, then the output layer ``W_hq`` (H x V), ``b_q``.  The registration order is the draw
+    order, so a seed gives the same weights."""
+    model.vocab_size, model.num_hiddens = vocab_size, num_hiddens
+    model.num_layers, model.dropout = num_layers, dropout
+    V, H = vocab_size, num_hiddens
+    for layer in range(num_layers):
+        suffix = layer_suffix(layer)
+        for g in gates:
+            model.register_parameter(f"W_x{g}{suffix}", torch.nn.Parameter(
+                normal_init((V if layer == 0 else H, H), generator, device)))
+            model.register_parameter(f"W_h{g}{suffix}", torch.nn.Parameter(normal_init((H, H), generator, device)))
+            model.register_parameter(f"b_{g}{suffix}", torch.nn.Parameter(torch.zeros(H, device=device)))
+    model.W_hq = torch.nn.Parameter(normal_init((H, V), generator, device))
+    model.b_q = torch.nn.Parameter(torch.zeros(V, device=device))
+
+
 def zero_state(like: torch.Tensor, num_layers: int, batch_size: int, num_hiddens: int) -> torch.Tensor:
     """A fresh state tensor (dtype and device of ``like``): (batch, H) for one layer, else
     (layers, batch, H), as torch.nn.RNN's h_0."""

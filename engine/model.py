@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bptt import linear, rnn_recurrence
-from .layers import forward_stepper, join_layers, layer_suffix, normal_init, split_layers, zero_state
+from .layers import (forward_stepper, init_stack, join_layers, layer_suffix, normal_init, split_layers,
+                     zero_state)
 
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
 
@@ -42,17 +43,8 @@ class RNNScratch(nn.Module):
     def __init__(self, vocab_size: int, num_hiddens: int, *, num_layers: int = 1, dropout: float = 0.0,
                  device=None, generator: torch.Generator | None = None):
         super().__init__()
-        self.vocab_size, self.num_hiddens = vocab_size, num_hiddens
-        self.num_layers, self.dropout = num_layers, dropout
-        V, H = vocab_size, num_hiddens
-        for layer in range(num_layers):
-            suffix = layer_suffix(layer)
-            self.register_parameter(f"W_xh{suffix}", nn.Parameter(normal_init((V if layer == 0 else H, H),
-                                                                               generator, device)))
-            self.register_parameter(f"W_hh{suffix}", nn.Parameter(normal_init((H, H), generator, device)))
-            self.register_parameter(f"b_h{suffix}", nn.Parameter(torch.zeros(H, device=device)))
-        self.W_hq = nn.Parameter(normal_init((H, V), generator, device))
-        self.b_q = nn.Parameter(torch.zeros(V, device=device))
+        init_stack(self, ("h",), vocab_size, num_hiddens, num_layers=num_layers, dropout=dropout,
+                   device=device, generator=generator)
 
     @property
     def params(self) -> list[nn.Parameter]:

@@ -25,3 +25,9 @@ def home_dir() -> Path:
 
 def checkpoint_dir() -> Path:
     return home_dir() / "checkpoints"
+
+
+def default_checkpoint(corpus_name: str, token: str) -> Path:
+    """CORPUS-TOKEN.safetensors in the checkpoint folder: where ``rnnplay train`` and the app save."""
+    stem = Path(corpus_name).stem or "corpus"
+    return checkpoint_dir() / f"{stem}-{token}.safetensors"

@@ -1,4 +1,5 @@
-"""Helpers for the app tests: a tiny corpus, a tiny training configuration, polling with a deadline."""
+"""Helpers for the app tests (their tiny corpus is the conftest fixture ``tiny_corpus``): a tiny
+training configuration, polling with a deadline."""
 from __future__ import annotations
 
 import time
@@ -8,14 +9,6 @@ import pytest
 from engine.config import TrainConfig
 
 TINY = TrainConfig(hidden=16, steps=8, batch=4, epochs=1, optimizer="sgd", lr=1.0, seed=0, device="cpu")
-
-
-@pytest.fixture
-def tiny_corpus(timemachine, tmp_path):
-    """The first 6,000 characters of The Time Machine as a file (about 170 minibatches of 4 x 8)."""
-    path = tmp_path / "tiny.txt"
-    path.write_text(timemachine.read_text(encoding="utf-8")[:6000], encoding="utf-8")
-    return path
 
 
 async def wait_for(pilot, predicate, timeout: float = 20.0, what: str = "condition") -> None:

@@ -38,3 +38,37 @@ def timemachine(hermetic_dirs):
                     f"(or RNNPLAY_SHARED_DIR pointing at a shared/ folder)")
     shutil.copy(TIMEMACHINE_SRC, hermetic_dirs / "timemachine.txt")
     return hermetic_dirs / "timemachine.txt"
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models train fastest on one thread: a second only adds waiting, and a shared machine's
+    cores stay free.  Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(params=["blas", "onednn"])
+def matmul_path(request, monkeypatch):
+    """Run float32 CPU matmuls through BLAS, or through oneDNN (packed weights) at every size."""
+    import torch
+
+    import engine.bptt
+
+    if request.param == "onednn" and not (engine.bptt._ONEDNN_LINEAR is not None
+                                          and torch.backends.mkldnn.is_available()):
+        pytest.skip("this torch has no oneDNN linear")
+    monkeypatch.setattr(engine.bptt, "ONEDNN_MIN_HIDDEN", 1 if request.param == "onednn" else 10**9)
+    return request.param
+
+
+@pytest.fixture
+def tiny_corpus(timemachine, tmp_path):
+    """The first 6,000 characters of The Time Machine as a file (about 170 minibatches of 4 x 8)."""
+    path = tmp_path / "tiny.txt"
+    path.write_text(timemachine.read_text(encoding="utf-8")[:6000], encoding="utf-8")
+    return path

@@ -1,7 +1,7 @@
 """The cells in the app: the form's cell, layers and dropout, the session comparison, the flow by cell."""
 import dataclasses
 
-from app_support import TINY, tiny_corpus, wait_for, wait_for_stats  # noqa: F401 (fixture)
+from app_support import TINY, wait_for, wait_for_stats
 
 from engine.config import CELL_DEFAULTS
 from tui.app import create_app

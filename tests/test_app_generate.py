@@ -1,6 +1,6 @@
 """The Generate pane streams the engine's own output, chunk by chunk, from the current weights."""
 import pytest
-from app_support import TINY, tiny_corpus, train_to_end, wait_for  # noqa: F401 (fixture)
+from app_support import TINY, train_to_end, wait_for
 
 from tui.app import create_app
 from tui.messages import GeneratedChunk

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from app_support import TINY, tiny_corpus, wait_for, wait_for_stats  # noqa: F401 (fixture)
+from app_support import TINY, wait_for, wait_for_stats
 
 from tui.app import create_app
 from tui.commands import RnnplayCommands

@@ -4,7 +4,7 @@ import importlib
 from types import SimpleNamespace
 
 import pytest
-from app_support import TINY, tiny_corpus, train_to_end, wait_for, wait_for_stats  # noqa: F401 (fixture)
+from app_support import TINY, train_to_end, wait_for, wait_for_stats
 from textual import events
 from textual.geometry import Size
 

@@ -2,7 +2,7 @@
 import dataclasses
 
 import torch
-from app_support import TINY, tiny_corpus, wait_for, wait_for_stats  # noqa: F401 (fixture)
+from app_support import TINY, wait_for, wait_for_stats
 
 from tui.app import create_app
 from tui.widgets.gradients import GradientReadout

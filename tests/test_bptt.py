@@ -10,25 +10,9 @@ PARAMS = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
 SHAPES = [(1, 1, 3, 2), (2, 5, 4, 6), (3, 7, 8, 5), (4, 12, 6, 9)]  # batch, steps, hidden, vocab
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-HAS_ONEDNN = engine.bptt._ONEDNN_LINEAR is not None and torch.backends.mkldnn.is_available()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: a second thread only adds waiting (seconds on a busy machine)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(params=["blas", "onednn"])
-def matmul_path(request, monkeypatch):
-    """Run float32 CPU matmuls through BLAS, or through oneDNN at every size (not just large ones)."""
-    if request.param == "onednn" and not HAS_ONEDNN:
-        pytest.skip("this torch has no oneDNN linear")
-    monkeypatch.setattr(engine.bptt, "ONEDNN_MIN_HIDDEN", 1 if request.param == "onednn" else 10**9)
-    return request.param
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_params(vocab, hidden, *, dtype=torch.float64, seed=0, scale=0.5):

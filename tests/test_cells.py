@@ -18,12 +18,7 @@ TEXT = ("the time traveller for so it will be convenient to speak of him was exp
 CELLS = ("rnn", "gru", "lstm")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_trainer(cell, **overrides):

@@ -13,13 +13,7 @@ from engine.vocab import corpus_from_text
 TEXT = "the time traveller for so it will be convenient to speak of him was expounding " * 6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train fastest on one thread (and a shared machine's cores stay free)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trained(tmp_path, **overrides):

@@ -5,29 +5,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import engine.bptt
 from engine.gated import GRUScratch, LSTMScratch
 from engine.layers import detach_state
 
 V, H, B, T = 7, 5, 3, 6
-HAS_ONEDNN = engine.bptt._ONEDNN_LINEAR is not None and torch.backends.mkldnn.is_available()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(params=["blas", "onednn"])
-def matmul_path(request, monkeypatch):
-    """float32 CPU matmuls through BLAS, or through oneDNN (packed weights) at every size."""
-    if request.param == "onednn" and not HAS_ONEDNN:
-        pytest.skip("this torch has no oneDNN linear")
-    monkeypatch.setattr(engine.bptt, "ONEDNN_MIN_HIDDEN", 1 if request.param == "onednn" else 10**9)
-    return request.param
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def randomised(model, seed=0, scale=0.5):

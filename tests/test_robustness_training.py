@@ -25,12 +25,7 @@ from robustness_support import TEXT, fails_in_one_line, params, tiny_trainer
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def poison(trainer, bad_steps, *, gradient=False):

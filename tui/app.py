@@ -15,11 +15,12 @@ from textual.containers import Container
 from textual.widgets import Footer, Static, Tab, Tabs
 
 import assets
+from engine.corpus import corpus_name
 from tui.commands import RnnplayCommands
 from tui.messages import CorpusLoaded, TrainerReady
 from tui.panes.corpus import CorpusPane
 from tui.panes.generate import GeneratePane
-from tui.panes.training import TrainingPane, corpus_name
+from tui.panes.training import TrainingPane
 from tui.screens.dialogs import quit_dialog
 from tui.screens.help import HelpScreen
 

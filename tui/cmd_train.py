@@ -42,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _make_trainer(args):
-    from engine.corpus import BUILTINS, default_source, read_source
+    from engine.corpus import corpus_name, default_source, read_source
     from engine.errors import ConfigError
     from engine.train import Trainer
     from engine.vocab import corpus_from_text
@@ -63,20 +63,17 @@ def _make_trainer(args):
     text = (read_source(args.corpus, encoding=args.encoding, max_bytes=args.max_bytes) if args.corpus
             else default_source())
     corpus, vocab = corpus_from_text(text.text, token=config.token, max_tokens=config.max_tokens)
-    # a file is named by its absolute path so that --resume finds it from anywhere
-    name = text.name if text.name in BUILTINS else str(Path(text.name).resolve())
-    return Trainer(config, corpus, vocab, corpus_name=name), text.notice
+    return Trainer(config, corpus, vocab, corpus_name=corpus_name(text)), text.notice
 
 
 def _save_path(args, trainer) -> Path:
-    from engine.paths import checkpoint_dir
+    from engine.paths import default_checkpoint
 
     if args.save:
         return Path(args.save)
     if args.resume:
         return Path(args.resume)
-    stem = Path(trainer.corpus_name).stem or "corpus"
-    return checkpoint_dir() / f"{stem}-{trainer.config.token}.safetensors"
+    return default_checkpoint(trainer.corpus_name, trainer.config.token)
 
 
 def _sample(trainer, *, best: bool) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from functools import partial
-from pathlib import Path
 
 from rich.text import Text
 from textual import on
@@ -14,6 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from engine import paths
+from engine.corpus import corpus_name
 from tui.messages import Saved, TrainerReady, TrainingEnded, TrainingTick
 from tui.notify import error_line, notify_error
 from tui.screens.dialogs import PathDialog, discard_dialog
@@ -44,19 +45,8 @@ def duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def corpus_name(text) -> str:
-    """What a checkpoint records to find the text again: a built-in name or an absolute path."""
-    from engine.corpus import BUILTINS
-
-    return text.name if text.name in BUILTINS else str(Path(text.name).resolve())
-
-
 def default_checkpoint(trainer) -> str:
-    """CORPUS-TOKEN.safetensors in the checkpoint folder, the name ``rnnplay train`` saves under."""
-    from engine.paths import checkpoint_dir
-
-    stem = Path(trainer.corpus_name).stem or "corpus"
-    return str(checkpoint_dir() / f"{stem}-{trainer.config.token}.safetensors")
+    return str(paths.default_checkpoint(trainer.corpus_name, trainer.config.token))
 
 
 def run_label(config) -> str:

@@ -55,7 +55,21 @@ def thin(xs: list, ys: list, limit: int = MAX_POINTS) -> tuple[list, list]:
     return xs[::k] + xs[-1:], ys[::k] + ys[-1:]
 
 
-class PerplexityCurve(Plot):
+class LivePlot(Plot):
+    """A plot fed while training runs: :meth:`redraw` replots through ``_draw`` at most
+    ``REDRAW_HZ`` times a second."""
+
+    _drawn_at = 0.0  # time.monotonic() of the last replot
+
+    def redraw(self, force: bool = False) -> None:
+        """Replot now if the last replot is older than 1/REDRAW_HZ s; else the next record does it."""
+        now = time.monotonic()
+        if force or now - self._drawn_at >= 1 / REDRAW_HZ:
+            self._drawn_at = now
+            self._draw()
+
+
+class PerplexityCurve(LivePlot):
     """Train perplexity per step, validation perplexity per epoch, and the n-gram line to beat."""
 
     def __init__(self, **kwargs):
@@ -85,13 +99,6 @@ class PerplexityCurve(Plot):
         self.baseline = (label, perplexity)
         self.redraw(force=True)
 
-    def redraw(self, force: bool = False) -> None:
-        """Replot now if the last replot is older than 1/REDRAW_HZ s; else the next record does it."""
-        now = time.monotonic()
-        if force or now - self._drawn_at >= 1 / REDRAW_HZ:
-            self._drawn_at = now
-            self._draw()
-
     def _draw(self) -> None:
         plt = self.plt
         plt.clear_figure()
@@ -112,14 +119,13 @@ class PerplexityCurve(Plot):
         self.refresh()
 
 
-class SessionCurves(Plot):
+class SessionCurves(LivePlot):
     """The comparison view: the validation perplexity of every run of this session against its
     training seconds, one series per run, so that cells trained for the same time line up."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.runs: dict[int, tuple[str, list[float], list[float]]] = {}  # run number -> label, xs, ys
-        self._drawn_at = 0.0
 
     def add(self, run: int, label: str, record) -> None:
         """One EpochRecord (with a validation perplexity) of run number ``run``."""
@@ -128,12 +134,6 @@ class SessionCurves(Plot):
         perplexities.append(record.val_perplexity)
         if self.display:
             self.redraw()
-
-    def redraw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._drawn_at >= 1 / REDRAW_HZ:
-            self._drawn_at = now
-            self._draw()
 
     def _draw(self) -> None:
         plt = self.plt
