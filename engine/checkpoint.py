@@ -175,7 +175,8 @@ def load_model(path, *, device=None, best: bool = True) -> tuple[torch.nn.Module
     tensors, meta = read_checkpoint(path)
     vocab = _vocab(meta, path)
     config = _config(meta, path)
-    model = build_model(config.cell, len(vocab), config.hidden, config.layers, config.dropout, device)
+    model = build_model(config.cell, len(vocab), config.hidden, config.layers, config.dropout, device,
+                        embed=config.embed)
     use_best = best and any(key.startswith("best.") for key in tensors)
     _load_params(model, model.params, tensors, "best." if use_best else "model.", path)
     return model.requires_grad_(False).eval(), vocab, meta
@@ -184,7 +185,9 @@ def load_model(path, *, device=None, best: bool = True) -> tuple[torch.nn.Module
 def _config(meta: dict, path) -> TrainConfig:
     try:
         known = {f.name for f in fields(TrainConfig)}
-        config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+        # checkpoints from before a field existed trained as its absence meant: one-hot inputs, constant lr
+        saved = {"embed": 0, "schedule": "constant", **meta["config"]}
+        config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
         config.validate()
     except Exception:
         raise CheckpointError(f"{path}: the checkpoint's configuration is missing or invalid") from None

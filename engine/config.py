@@ -9,6 +9,7 @@ from .vocab import TOKEN_LEVELS
 
 ITERATORS = ("sequential", "random")
 OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "cosine")
 DEFAULT_LR = {"sgd": 1.0, "adam": 0.003}  # the book's lr for SGD; a tuned one for Adam
 DEVICES = ("auto", "cpu", "cuda")
 CELLS = ("rnn", "gru", "lstm")
@@ -16,9 +17,12 @@ CELLS = ("rnn", "gru", "lstm")
 # get two layers, dropout, weight decay and larger minibatches: the best held-out perplexity of the
 # settings tried within a 5-minute budget on 2 shared CPU cores (see the README).
 CELL_DEFAULTS = {
-    "rnn": {"hidden": 256, "layers": 1, "dropout": 0.0, "weight_decay": 0.0, "batch": 16},
-    "gru": {"hidden": 256, "layers": 2, "dropout": 0.5, "weight_decay": 0.1, "batch": 32},
-    "lstm": {"hidden": 256, "layers": 2, "dropout": 0.5, "weight_decay": 0.1, "batch": 32},
+    "rnn": {"hidden": 256, "layers": 1, "dropout": 0.0, "weight_decay": 0.0, "batch": 16, "schedule": "constant",
+            "embed": 0},
+    "gru": {"hidden": 256, "layers": 2, "dropout": 0.5, "weight_decay": 0.1, "batch": 32, "schedule": "cosine",
+            "embed": 64},
+    "lstm": {"hidden": 256, "layers": 2, "dropout": 0.5, "weight_decay": 0.1, "batch": 32, "schedule": "cosine",
+            "embed": 64},
 }
 
 
@@ -48,6 +52,8 @@ class TrainConfig:
     layers: int | None = None      # stacked recurrent layers (d2l 10.3)
     dropout: float | None = None   # between layers and before the output layer, while training
     weight_decay: float | None = None  # decoupled (AdamW) for adam, L2 for sgd
+    schedule: str | None = None    # the learning rate: constant, or cosine from lr down to 0 over the run
+    embed: int | None = None       # gru/lstm: an embedding this wide feeds the first layer; 0: one-hot
 
     def __post_init__(self):
         if self.lr is None:
@@ -56,12 +62,19 @@ class TrainConfig:
             if getattr(self, field) is None:
                 setattr(self, field, value)
 
+    def lr_at(self, progress: float) -> float:
+        """The learning rate a fraction ``progress`` (0 to 1) into the run: ``lr`` throughout, or
+        for "cosine" lr (1 + cos(pi progress)) / 2, from lr at the start down to 0 at the end."""
+        if self.schedule != "cosine":
+            return self.lr
+        return self.lr * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
     def validate(self) -> None:
         def bad(field: str, why: str):
             raise ConfigError(f"{field} {getattr(self, field)!r}: {why}")
 
         for field, choices in (("token", TOKEN_LEVELS), ("iterator", ITERATORS), ("optimizer", OPTIMIZERS),
-                               ("cell", CELLS)):
+                               ("cell", CELLS), ("schedule", SCHEDULES)):
             if getattr(self, field) not in choices:
                 bad(field, f"use one of: {', '.join(choices)}")
         for field, high in (("hidden", 8192), ("steps", 10_000), ("batch", 100_000), ("epochs", 10**6),
@@ -69,6 +82,10 @@ class TrainConfig:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
                 bad(field, f"must be a whole number from 1 to {high:,}")
+        if isinstance(self.embed, bool) or not isinstance(self.embed, int) or not 0 <= self.embed <= 8192:
+            bad("embed", "must be a whole number from 0 (one-hot inputs) to 8,192")
+        if self.embed and self.cell == "rnn":
+            bad("embed", "the book's RNN reads one-hot vectors; an embedding is for --cell gru or lstm (or use 0)")
         for field in ("lr", "clip"):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:

@@ -3,9 +3,11 @@ cells' counterpart of engine/bptt.py; d2l 10.1-10.2).
 
 Both take the input terms of all gates and steps at once, XW (steps, batch, gates*H), biases
 included, and the hidden weights of all gates side by side, so a forward step is one or two
-matmuls and a backward step the same number.  Everything that is not sequential (the gates'
-local derivatives, the weight gradients) is computed for all steps at once before or after the
-loop.  With a = pre-activation and s' = s (1 - s), tanh' = 1 - tanh^2:
+matmuls and a backward step the same number.  The weight gradients are sums over time, one
+matmul after the loop; the GRU computes its gates' local derivatives for all steps before the
+loop, the LSTM inside it, step by step, where they stay in cache (at hidden 256 the per-step
+work is tens of small ops, so their count and memory traffic, not the arithmetic, set the
+speed).  With a = pre-activation and s' = s (1 - s), tanh' = 1 - tanh^2:
 
 GRU (columns z, r | h):  dH̃ = dH_t (1 - Z),  da_h = dH̃ tanh'(H̃),  d(R H_{t-1}) = da_h W_hh^T,
     da_z = dH_t (H_{t-1} - H̃) Z',  da_r = d(R H_{t-1}) H_{t-1} R',
@@ -14,6 +16,11 @@ LSTM (columns o, i, f, c):  dC_t += dH_t O tanh'(C_t),  da_o = dH_t tanh(C_t) O'
     da_i = dC_t C̃ I',  da_f = dC_t C_{t-1} F',  da_c = dC_t I tanh'(C̃),
     dC_{t-1} = dC_t F,  dH_{t-1} += [da_o, da_i, da_f, da_c] W_h^T
 Weight gradients: dW_h = Σ_t H_{t-1}^T da_t (W_hh: (R H_{t-1})^T da_h), dXW = da.
+Both forwards take tanh through the sigmoid, tanh(a) = 2σ(2a) - 1 (see engine/bptt.py), on
+doubled pre-activations (the LSTM's C̃ columns, so that one sigmoid covers all four gates, and
+C_t; the GRU's H̃), and add each step's input terms XW_t after its matmul, not as the matmul's
+fused addend: a separate pass streams XW_t in, where oneDNN's fused add waited on memory
+(~20 us a step at (32, 1024)).
 The matmuls use oneDNN where engine/bptt.py does (float32 CPU, hidden >= 256), with each weight
 reordered once per call into oneDNN's blocked layout: a plain weight is reordered again by every
 matmul, which made the per-step matmuls ~1.7x slower (measured at 16 x 512 x 2048).
@@ -60,55 +67,69 @@ def _tanh_grad(t: torch.Tensor) -> torch.Tensor:
     return 1 - t * t
 
 
+# aten's derivative kernels: g s (1 - s) and g (1 - t^2) in one pass each instead of three;
+# overloads named, since resolving them per call costs more than the kernel at (32, 256)
+_sigmoid_backward_out = torch.ops.aten.sigmoid_backward.grad_input
+_tanh_backward = torch.ops.aten.tanh_backward.default
+_tanh_backward_out = torch.ops.aten.tanh_backward.grad_input
+_MINUS_ONE = torch.tensor(-1.0)
+
+
+def _tanh_from_sigmoid_(s: torch.Tensor) -> torch.Tensor:
+    """tanh(a) = 2 sigmoid(2a) - 1, in place on s = sigmoid(2a): torch's CPU tanh is ~7x slower
+    than its sigmoid on the EPYC we measure (see engine/bptt.py); within ~2.5e-7 of tanh."""
+    return torch.add(_MINUS_ONE, s, alpha=2, out=s)
+
+
 class _LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, XW, h0, c0, W_h):
         steps, batch, _ = XW.shape
         H = h0.shape[-1]
         onednn = _use_onednn(h0)
-        project = _project(W_h, onednn, batch)
+        # C̃'s columns doubled, so that one sigmoid serves all four gates
+        double_c = XW.new_ones(4 * H)
+        double_c[3 * H:] = 2
+        hidden_terms = _times(W_h * double_c, onednn, batch)
         Hs = XW.new_empty(steps + 1, batch, H)
         Cs = XW.new_empty(steps + 1, batch, H)
         Hs[0], Cs[0] = h0, c0
-        acts, tanh_c = [], XW.new_empty(steps, batch, H)
-        h, c = h0, c0
-        for t in range(steps):
-            a = project(h, XW[t])
-            a[:, :3 * H].sigmoid_()      # O, I, F
-            a[:, 3 * H:].tanh_()         # C̃
-            O, I, F_, C_tilde = a.chunk(4, 1)
-            c = torch.addcmul(F_ * c, I, C_tilde, out=Cs[t + 1])
-            h = torch.mul(O, torch.tanh(c, out=tanh_c[t]), out=Hs[t + 1])
-            acts.append(a)
+        # A holds the activations O, I, F, C̃ of every step; views are made once, not per step
+        A, tanh_c, f_c = torch.empty_like(XW), XW.new_empty(steps, batch, H), XW.new_empty(batch, H)
+        gates = zip(*(g.unbind(0) for g in A.chunk(4, -1)))
+        for xw, a_t, (O, I, F_, C_tilde), h_prev, c_prev, c, tc, h in zip(
+                XW.unbind(0), A.unbind(0), gates, Hs.unbind(0), Cs.unbind(0), Cs[1:].unbind(0),
+                tanh_c.unbind(0), Hs[1:].unbind(0)):
+            torch.addcmul(hidden_terms(h_prev), xw, double_c, out=a_t).sigmoid_()
+            _tanh_from_sigmoid_(C_tilde)
+            torch.addcmul(torch.mul(F_, c_prev, out=f_c), I, C_tilde, out=c)
+            _tanh_from_sigmoid_(torch.add(c, c, out=tc).sigmoid_())
+            torch.mul(O, tc, out=h)
         ctx.onednn = onednn
-        ctx.save_for_backward(torch.stack(acts), Hs, Cs, tanh_c, W_h)
+        ctx.save_for_backward(A, Hs, Cs, tanh_c, W_h)
         return Hs[1:], Hs[-1].clone(), Cs[-1].clone()
 
     @staticmethod
     def backward(ctx, dH_all, dh_last, dc_last):
         A, Hs, Cs, tanh_c, W_h = ctx.saved_tensors
         steps, batch, H = tanh_c.shape
-        O, I, F_, C_tilde = A.chunk(4, -1)
-        # the local derivatives of every gate, for all steps at once
-        P = torch.empty_like(A)
-        for out, value, gate_grad in zip(P.chunk(4, -1), (tanh_c, C_tilde, Cs[:-1], I),
-                                         (_sigmoid_grad(O), _sigmoid_grad(I), _sigmoid_grad(F_),
-                                          _tanh_grad(C_tilde))):
-            torch.mul(value, gate_grad, out=out)
-        OT = O * _tanh_grad(tanh_c)
         dA = torch.empty_like(A)
         back = _times(W_h.t(), ctx.onednn, batch)
-        dh_next = dh_last if dh_last is not None else torch.zeros_like(Hs[0])
-        dc = dc_last if dc_last is not None else torch.zeros_like(Cs[0])
-        for t in range(steps - 1, -1, -1):
-            dh = dH_all[t] + dh_next
-            torch.mul(dh, P[t, :, :H], out=dA[t, :, :H])
-            dc = torch.addcmul(dc, dh, OT[t])
-            torch.mul(P[t, :, H:].view(batch, 3, H), dc.unsqueeze(1), out=dA[t, :, H:].view(batch, 3, H))
-            dc = dc * F_[t]
-            dh_next = back(dA[t])
+        dh, dc = dH_all[-1] + dh_last, dc_last
+        gates, grads = (zip(*(g.unbind(0) for g in X.chunk(4, -1))) for X in (A, dA))
+        for t, (O, I, F_, C_tilde), (da_o, da_i, da_f, da_c), tc, c_prev in reversed(list(zip(
+                range(steps), gates, grads, tanh_c.unbind(0), Cs.unbind(0)))):
+            _sigmoid_backward_out(dh * tc, O, grad_input=da_o)
+            dc = torch.addcmul(dc, dh, _tanh_backward(O, tc))
+            _sigmoid_backward_out(dc * C_tilde, I, grad_input=da_i)
+            _sigmoid_backward_out(dc * c_prev, F_, grad_input=da_f)
+            _tanh_backward_out(dc * I, C_tilde, grad_input=da_c)
+            dc = dc * F_
+            if t:
+                dh = torch.add(back(dA[t]), dH_all[t - 1])   # dH_{t-1}: its direct term + dA_t W_h^T
+        dh0 = _matmul(dA[0], W_h.t(), ctx.onednn) if ctx.needs_input_grad[1] else None
         dW_h = _matmul(Hs[:-1].reshape(-1, H).t(), dA.reshape(-1, 4 * H), ctx.onednn)
-        return dA, dh_next, dc, dW_h
+        return dA, dh0, dc, dW_h
 
 
 def lstm_recurrence(XW, h0, c0, W_h):
@@ -124,16 +145,17 @@ class _GRURecurrence(torch.autograd.Function):
         steps, batch, _ = XW.shape
         H = h0.shape[-1]
         onednn = _use_onednn(h0)
-        gates, candidate = _project(W_hzr, onednn, batch), _project(W_hh, onednn, batch)
+        # the candidate's pre-activation doubled, for tanh(a) = 2σ(2a) - 1
+        gates, candidate = _times(W_hzr, onednn, batch), _times(2 * W_hh, onednn, batch)
         Hs = XW.new_empty(steps + 1, batch, H)
         Hs[0] = h0
         ZR, H_tilde = XW.new_empty(steps, batch, 2 * H), XW.new_empty(steps, batch, H)
-        XW_zr, XW_h = XW[..., :2 * H].contiguous(), XW[..., 2 * H:].contiguous()
         h = h0
         for t in range(steps):
-            zr = torch.sigmoid(gates(h, XW_zr[t]), out=ZR[t])
+            zr = torch.add(gates(h), XW[t, :, :2 * H], out=ZR[t]).sigmoid_()
             Z, R = zr.chunk(2, 1)
-            h_tilde = torch.tanh(candidate(R * h, XW_h[t]), out=H_tilde[t])
+            h_tilde = _tanh_from_sigmoid_(torch.add(candidate(R * h), XW[t, :, 2 * H:], alpha=2,
+                                                    out=H_tilde[t]).sigmoid_())
             h = torch.addcmul(h_tilde, Z, h - h_tilde, out=Hs[t + 1])   # Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
         ctx.onednn = onednn
         ctx.save_for_backward(ZR, H_tilde, Hs, W_hzr, W_hh)

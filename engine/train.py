@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .cells import build_model
 from .config import TrainConfig
 from .data import seq_data_iter_random, seq_data_iter_sequential
-from .device import resolve_device
+from .device import keep_freed_memory, resolve_device
 from .errors import ConfigError, TrainingError
 from .metrics import evaluate_perplexity, grad_clipping, gradient_flow, perplexity
 from .layers import detach_state
@@ -46,6 +46,7 @@ class StepRecord:
     tokens_per_sec: float    # over the epoch so far
     elapsed: float           # seconds of training, pauses excluded
     skipped: bool = False    # the loss or gradient was NaN or infinite: no update was made
+    lr: float = 0.0          # the learning rate of this step (config.schedule)
 
 
 @dataclass
@@ -76,6 +77,8 @@ class Trainer:
         config.validate()
         self.config, self.vocab, self.corpus_name = config, vocab, corpus_name
         self.device = resolve_device(config.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # a step's buffers are reused, not faulted in again (see there)
         self._corpus = corpus
         self._train, self._val = split_corpus(corpus, config.val_fraction)
         if config.val_fraction > 0 and len(self._val) < 2:
@@ -84,11 +87,13 @@ class Trainer:
         self._make_batches = seq_data_iter_sequential if config.iterator == "sequential" else seq_data_iter_random
         # a text too short for one minibatch is refused now, not at the first step
         next(self._make_batches(self._train, config.batch, config.steps, generator=torch.Generator()))
+        # minibatches per epoch (up to one fewer with a random offset): the schedule's clock
+        self.steps_per_epoch = max(1, (len(self._train) - 1) // config.steps // config.batch)
         # Own generators: the run never depends on (or disturbs) global RNG state.
         init_rng = torch.Generator().manual_seed(config.seed)
         self._data_rng = torch.Generator().manual_seed(config.seed + 1)
         self.model = build_model(config.cell, len(vocab), config.hidden, config.layers, config.dropout,
-                                 self.device, init_rng)
+                                 self.device, init_rng, embed=config.embed)
         # AdamW: weight decay apart from the adaptive step (with none, exactly Adam)
         optimizer = AdamW if config.optimizer == "adam" else SGD
         self.optimizer = optimizer(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -168,9 +173,21 @@ class Trainer:
             self._state = None  # a NaN state must not be carried into the next minibatch
             return loss_value, norm, False
         self._keep_good_params()
+        self.optimizer.hyper["lr"] = self.current_lr()
         self.optimizer.step()
         self._state = detach_state(state)
         return loss_value, norm, True
+
+    def progress(self) -> float:
+        """How far the run is, 0 to 1: the larger of the trained share of ``time_budget`` (when
+        set) and the share of ``epochs`` x minibatches per epoch done (the schedule's clock)."""
+        cfg = self.config
+        by_steps = self.global_step / max(1, cfg.epochs * self.steps_per_epoch)
+        by_time = self.elapsed / cfg.time_budget if cfg.time_budget else 0.0
+        return min(1.0, max(by_steps, by_time))
+
+    def current_lr(self) -> float:
+        return self.config.lr_at(self.progress())
 
     def _forward(self, X: torch.Tensor, state):
         self.model.train()
@@ -249,7 +266,7 @@ class Trainer:
                 yield StepRecord(self.epoch + 1, self._step_in_epoch, len(batches), self.global_step, loss,
                                  perplexity(loss), norm, finite and norm > cfg.clip,
                                  self._epoch_tokens / max(self._epoch_seconds, 1e-9), self.elapsed,
-                                 skipped=not finite)
+                                 skipped=not finite, lr=self.optimizer.hyper["lr"])
                 if self._bad_in_a_row >= MAX_BAD_STEPS:
                     raise self._diverged()
             yield self._end_epoch()

@@ -107,7 +107,44 @@ def test_parameters_carry_the_books_names_and_shapes():
     assert names[12:15] == ["W_xi_l2", "W_hi_l2", "b_i_l2"] and names[-2:] == ["W_hq", "b_q"]
     assert lstm.W_xi.shape == (28, 16) and lstm.W_xi_l2.shape == (16, 16)
     assert lstm.W_hq.shape == (16, 28) and torch.all(lstm.b_f == 0)
-    assert lstm.W_hc.std().item() == pytest.approx(0.01, rel=0.2)
+    # torch.nn.LSTM's initialisation: U(-1/sqrt(H), 1/sqrt(H)), standard deviation 1/sqrt(3H)
+    big = LSTMScratch(28, 256)
+    assert big.W_hc.abs().max().item() <= 256 ** -0.5
+    assert big.W_hc.std().item() == pytest.approx((3 * 256) ** -0.5, rel=0.02)
+
+
+def test_an_embedding_feeds_the_first_layer_with_dropout_in_training():
+    lstm = LSTMScratch(28, 16, num_layers=2, embed_size=8, dropout=0.5)
+    names = [n for n, _ in lstm.named_parameters()]
+    assert names[:2] == ["W_e", "W_xi"] and lstm.W_e.shape == (28, 8) and lstm.W_xi.shape == (8, 16)
+    assert lstm.W_e.std().item() == pytest.approx(1.0, rel=0.2)      # torch.nn.Embedding's N(0, 1)
+    X, _ = data(2)
+    lstm.eval()
+    state = lstm.begin_state(B)
+    # the one-hot vector times W_e, then the one-hot model's first layer on those rows
+    onehot = F.one_hot(X, 28).double()
+    p = {n: t.detach().double() for n, t in lstm.named_parameters()}
+    expected = book_logits_from_rows(onehot @ p["W_e"], p, [(s[0].double(), s[1].double()) for s in zip(*state)])
+    logits, _ = lstm.double()(X, tuple(s.double() for s in state))
+    torch.testing.assert_close(logits, expected)
+    lstm.train()
+    torch.manual_seed(0)
+    a, _ = lstm(X, lstm.begin_state(B))
+    torch.manual_seed(1)
+    b, _ = lstm(X, lstm.begin_state(B))
+    assert not torch.allclose(a, b)  # dropout on the embedding (and between layers) while training
+
+
+def book_logits_from_rows(rows, p, states):
+    """book_lstm_step over given input rows (batch, steps, E), two layers, then the output layer."""
+    outputs = []
+    for t in range(rows.shape[1]):
+        x = rows[:, t]
+        for layer in range(2):
+            states[layer] = book_lstm_step(x, states[layer], p, "" if layer == 0 else f"_l{layer + 1}")
+            x = states[layer][0]
+        outputs.append(x @ p["W_hq"] + p["b_q"])
+    return torch.stack(outputs, 1)
 
 
 # ---------------------------------------------------------------- PyTorch's own cells ----
@@ -191,6 +228,26 @@ def test_hand_derived_backward_matches_autograd_at_a_oneDNN_size(cls):
 
 
 @pytest.mark.parametrize("cls", [GRUScratch, LSTMScratch])
+def test_state_gradient_matches_autograd_at_a_oneDNN_size(cls):
+    """dL/dh0 (and dL/dc0) through the fast path, which computes them only when asked for."""
+    model = randomised(cls(V, 256), scale=0.1)
+    X, Y = data(6, batch=2, steps=5)
+    grads = []
+    for probe in (None, torch.zeros(5, 2, 256)):
+        state = random_state(model, batch=2)
+        state = tuple(s.requires_grad_() for s in state) if isinstance(state, tuple) else (state.requires_grad_(),)
+        arg = state if len(state) > 1 else state[0]
+        if probe is None:
+            logits, _ = model(X, arg)
+        else:                                         # the plain-autograd loop
+            H_all, _ = model._top_states(X, arg, probe)
+            logits = model._output(H_all)
+        grads.append(torch.autograd.grad(F.cross_entropy(logits.reshape(-1, V), Y.reshape(-1)), state))
+    for fast, plain in zip(*grads):
+        torch.testing.assert_close(fast, plain, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cls", [GRUScratch, LSTMScratch])
 def test_state_gradient_and_carrying(cls, matmul_path):
     """Two halves with the state carried give the whole; the state's own gradient is exact."""
     model = randomised(cls(V, H, num_layers=2))
@@ -271,3 +328,42 @@ def test_empty_sequence_and_detach_state():
     pair = tuple(s.requires_grad_() * 2 for s in state)
     assert all(not s.requires_grad for s in detach_state(pair)) and isinstance(detach_state(pair), tuple)
     assert not detach_state(pair[0]).requires_grad
+
+
+# ------------------------------------------------------------------------------- CUDA ----
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cls", [GRUScratch, LSTMScratch])
+def test_same_logits_and_gradients_on_cuda_and_cpu(cls):
+    """The fast recurrences on CUDA (plain matmuls, no oneDNN) against the CPU, in float64."""
+    results = {}
+    for device in ("cpu", "cuda"):
+        model = randomised(cls(V, 48, num_layers=2)).double().to(device)
+        X, Y = data(7, batch=4, steps=12)
+        state = random_state(model.cpu(), batch=4)
+        model.to(device)
+        state = tuple(s.double().to(device) for s in state) if isinstance(state, tuple) else state.double().to(device)
+        logits, _, grads = loss_and_grads(model, X.to(device), Y.to(device), state)
+        results[device] = (logits.cpu(), {n: g.cpu() for n, g in grads.items()})
+    torch.testing.assert_close(results["cuda"][0], results["cpu"][0], rtol=1e-9, atol=1e-11)
+    for name, grad in results["cpu"][1].items():
+        torch.testing.assert_close(results["cuda"][1][name], grad, rtol=1e-9, atol=1e-11, msg=name)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_gated_cell_trains_and_generates_on_cuda():
+    from engine import generate
+    from engine.config import TrainConfig
+    from engine.train import Trainer
+    from engine.vocab import corpus_from_text
+
+    corpus, vocab = corpus_from_text("the time traveller was expounding a recondite matter to us " * 20)
+    trainer = Trainer(TrainConfig(cell="lstm", hidden=32, steps=8, batch=4, epochs=2, device="cuda"),
+                      corpus, vocab)
+    records = list(trainer.run())
+    assert trainer.model.W_hq.is_cuda and records[-1].val_perplexity < len(vocab)
+    text = "".join(generate(trainer.snapshot_model(), vocab, "the ", 10,
+                            generator=torch.Generator().manual_seed(0)))
+    assert len(text) == 10

@@ -84,7 +84,7 @@ def train_cell(cell: str, corpus, vocab, corpus_name: str, args, log) -> dict:
     return {"cell": cell, "val_perplexity": best, "best_epoch": best_epoch,
             "epochs": trainer.epoch, "seconds": round(trainer.elapsed, 1), "tokens_per_sec": round(speed, 1),
             "params": count_parameters(trainer.model), "hidden": config.hidden, "layers": config.layers,
-            "dropout": config.dropout}
+            "dropout": config.dropout, "embed": config.embed}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,7 +129,8 @@ def print_table(results: list[dict], ngram, budget: float) -> None:
     table.add_row(f"{ngram.n}-gram, add-{ngram.alpha:g}", f"{ngram.val_perplexity:.3f}", "-", "-", "-")
     for row in results:
         ppl = "-" if row["val_perplexity"] is None else f"{row['val_perplexity']:.3f}"
-        table.add_row(f"{row['cell']} {row['hidden']}×{row['layers']}, dropout {row['dropout']:g}", ppl,
+        embed = f", embedding {row['embed']}" if row.get("embed") else ""
+        table.add_row(f"{row['cell']} {row['hidden']}×{row['layers']}{embed}, dropout {row['dropout']:g}", ppl,
                       str(row["best_epoch"] or "-"),
                       f"{row['tokens_per_sec']:,.0f}", f"{row['params']:,}")
     Console().print(table)

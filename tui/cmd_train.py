@@ -162,9 +162,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"rnnplay: lr {cfg.lr:g} is far above Adam's usual range (around 0.001-0.01); "
               f"the book's recipe is --optimizer sgd --lr 1", file=sys.stderr)
     console.print(f"training on {trainer.corpus_name} ({cfg.token}, vocabulary {len(trainer.vocab)}) on "
-                  f"{trainer.device}: {cfg.cell}, {cfg.layers} layer(s), hidden {cfg.hidden}, dropout "
-                  f"{cfg.dropout:g}, steps {cfg.steps}, batch {cfg.batch}, "
-                  f"{cfg.optimizer} lr {cfg.lr:g}, clip {cfg.clip:g}, {cfg.iterator} minibatches")
+                  f"{trainer.device}: {cfg.cell}, {cfg.layers} layer(s), hidden {cfg.hidden}, "
+                  f"{f'embedding {cfg.embed}, ' if cfg.embed else ''}dropout {cfg.dropout:g}, "
+                  f"weight decay {cfg.weight_decay:g}, steps {cfg.steps}, batch {cfg.batch}, {cfg.optimizer} lr "
+                  f"{cfg.lr:g} {cfg.schedule}, clip {cfg.clip:g}, {cfg.iterator} minibatches")
     sample_every = max(1, cfg.epochs // SAMPLES)
     log = RunLog(trainer)
     interrupted = 0  # the signal that asked to stop

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from engine.config import CELL_DEFAULTS, CELLS, DEFAULT_LR, DEVICES, ITERATORS, OPTIMIZERS, TrainConfig
+from engine.config import CELL_DEFAULTS, CELLS, DEFAULT_LR, DEVICES, ITERATORS, OPTIMIZERS, SCHEDULES, TrainConfig
 from engine.vocab import TOKEN_LEVELS
 
 _D = TrainConfig()
@@ -44,7 +44,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _per_cell(field: str) -> str:
-    return ", ".join(f"{values[field]:g} for {cell}" for cell, values in CELL_DEFAULTS.items())
+    return ", ".join(f"{values[field]:g} for {cell}" if isinstance(values[field], (int, float))
+                     else f"{values[field]} for {cell}" for cell, values in CELL_DEFAULTS.items())
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +68,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dropout", type=float, metavar="P",
                        help="dropout between the layers and before the output layer, while training (default: "
                             + _per_cell("dropout") + ")")
+    group.add_argument("--embed", type=int, metavar="E",
+                       help="gru/lstm: feed the first layer an E-wide embedding of the tokens (with dropout), "
+                            "0 for the book's one-hot vectors (default: " + _per_cell("embed") + ")")
     group.add_argument("--weight-decay", type=float, metavar="W",
                        help="weight decay: decoupled (AdamW) with adam, L2 with sgd (default: "
                             + _per_cell("weight_decay") + ")")
@@ -75,6 +79,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        + _per_cell("batch") + ")")
     group.add_argument("--lr", type=float, help="learning rate (default: " + ", ".join(
         f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items()) + ")")
+    group.add_argument("--schedule", choices=SCHEDULES,
+                       help="the learning rate: constant, or cosine from --lr down to 0 at the end of the run "
+                            "(--time-budget, else --epochs) (default: " + _per_cell("schedule") + ")")
     group.add_argument("--clip", type=float, metavar="THETA",
                        help=f"clip the gradients' global norm to this (default: {_D.clip:g})")
     group.add_argument("--optimizer", choices=OPTIMIZERS,

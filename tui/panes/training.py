@@ -376,7 +376,7 @@ class TrainingPane(Vertical):
             bar.update(total=total, progress=trainer.global_step)
             left = max(total - trainer.global_step, 0) * record.elapsed / max(record.global_step, 1)
             text.append(f" · step {record.step}/{record.steps_per_epoch} · {record.tokens_per_sec:,.0f} tok/s"
-                        f" · ETA {duration(left)}")
+                        f" · lr {record.lr:.2g} · ETA {duration(left)}")
         self.query_one("#train-status", Static).update(text, layout=False)  # fixed height: no reflow
 
     def _sync_buttons(self) -> None:

@@ -16,18 +16,20 @@ FIELDS = {
     "hidden": ("hidden", None),
     "layers": ("layers", None),
     "dropout": ("dropout", None),
+    "embed": ("embedding", None),
     "weight_decay": ("weight decay", None),
     "steps": ("steps", None),
     "batch": ("batch", None),
     "lr": ("learning rate", None),
+    "schedule": ("lr schedule", ("constant", "cosine")),
     "clip": ("clip θ", None),
     "optimizer": ("optimiser", ("sgd", "adam")),
     "epochs": ("epochs", None),
     "device": ("device", ("auto", "cpu", "cuda")),
 }
-INTEGERS = ("hidden", "layers", "steps", "batch", "epochs")
+INTEGERS = ("hidden", "layers", "embed", "steps", "batch", "epochs")
 # refilled with the new cell's defaults when the cell changes
-PER_CELL = ("hidden", "layers", "dropout", "weight_decay", "batch")
+PER_CELL = ("hidden", "layers", "dropout", "embed", "weight_decay", "batch", "schedule")
 
 
 class TrainForm(Grid):
@@ -59,7 +61,9 @@ class TrainForm(Grid):
 
         for name in PER_CELL:
             value = CELL_DEFAULTS.get(event.value, {}).get(name)
-            if value is not None:
+            if isinstance(value, str):
+                self.query_one(f"#field-{name}", Select).value = value
+            elif value is not None:
                 self.query_one(f"#field-{name}", Input).value = f"{value:g}"
 
     def fill(self, config) -> None:
