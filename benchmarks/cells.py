@@ -18,7 +18,7 @@ from torch import nn
 
 from engine.gated import GRUScratch, LSTMScratch
 
-from .common import machine, median, num_threads
+from .common import machine, median, num_threads, synchronize
 
 VOCAB = 28  # The Time Machine, char level
 
@@ -38,11 +38,12 @@ class TorchCell(nn.Module):
         return self.linear(H_all), state
 
 
-def make_step(model, batch: int, steps: int, scratch: bool):
+def make_step(model, batch: int, steps: int, scratch: bool, device: torch.device):
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
-    X = torch.randint(0, VOCAB, (batch, steps), generator=g)
-    Y = torch.randint(0, VOCAB, (batch, steps), generator=g)
+    X = torch.randint(0, VOCAB, (batch, steps), generator=g).to(device)
+    Y = torch.randint(0, VOCAB, (batch, steps), generator=g).to(device)
 
     def step():
         state = model.begin_state(batch) if scratch else None
@@ -54,15 +55,17 @@ def make_step(model, batch: int, steps: int, scratch: bool):
     return step
 
 
-def measure(hidden: int, batch: int, steps: int, repeats: int, window: int) -> list[dict]:
+def measure(hidden: int, batch: int, steps: int, repeats: int, window: int,
+            device: torch.device = torch.device("cpu")) -> list[dict]:
     candidates = {
-        "GRUScratch": make_step(GRUScratch(VOCAB, hidden), batch, steps, True),
-        "nn.GRU": make_step(TorchCell("gru", VOCAB, hidden), batch, steps, False),
-        "LSTMScratch": make_step(LSTMScratch(VOCAB, hidden), batch, steps, True),
-        "nn.LSTM": make_step(TorchCell("lstm", VOCAB, hidden), batch, steps, False),
+        "GRUScratch": make_step(GRUScratch(VOCAB, hidden), batch, steps, True, device),
+        "nn.GRU": make_step(TorchCell("gru", VOCAB, hidden), batch, steps, False, device),
+        "LSTMScratch": make_step(LSTMScratch(VOCAB, hidden), batch, steps, True, device),
+        "nn.LSTM": make_step(TorchCell("lstm", VOCAB, hidden), batch, steps, False, device),
     }
-    for step in candidates.values():  # warm-up: allocator, oneDNN primitives
+    for step in candidates.values():  # warm-up: allocator, oneDNN primitives, cuDNN plans
         step()
+    synchronize(device)
     times = {name: [] for name in candidates}
     names = list(candidates)
     for r in range(repeats):
@@ -70,6 +73,7 @@ def measure(hidden: int, batch: int, steps: int, repeats: int, window: int) -> l
             start = time.perf_counter()
             for _ in range(window):
                 candidates[name]()
+            synchronize(device)
             times[name].append((time.perf_counter() - start) / window)
     rate = {name: batch * steps / median(ts) for name, ts in times.items()}
     return [{"hidden": hidden, "cell": cell, "scratch_tok_s": rate[f"{cell.upper()}Scratch"],
@@ -85,16 +89,18 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--window", type=int, default=3, help="training steps per timed window")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (PyTorch's cells then run on cuDNN)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
     rows = []
     with num_threads(args.threads):
         for hidden in args.hidden:
-            rows += measure(hidden, args.batch, args.steps, args.repeats, args.window)
+            rows += measure(hidden, args.batch, args.steps, args.repeats, args.window, device)
     if args.json:
-        print(json.dumps({"machine": machine(torch.device("cpu")), "rows": rows}))
+        print(json.dumps({"machine": machine(device), "rows": rows}))
         return
-    print(f"batch {args.batch} x {args.steps} steps, {args.threads} thread(s), Adam step included")
+    print(f"{device}: batch {args.batch} x {args.steps} steps, {args.threads} thread(s), Adam step included")
     print(f"{'cell':5} {'hidden':>6} {'scratch tok/s':>14} {'torch tok/s':>12} {'ratio':>6}")
     for row in rows:
         print(f"{row['cell']:5} {row['hidden']:6d} {row['scratch_tok_s']:14,.0f} {row['torch_tok_s']:12,.0f} "

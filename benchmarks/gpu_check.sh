@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check, for a bare CUDA machine, in a few minutes: install what is missing, run the
 # CUDA-marked tests (same results on CUDA and CPU), then time the scratch RNN (rnnplay's Trainer,
-# and RNNScratch in a bare loop) against torch.nn.RNN on cuDNN at hidden 512, batch 32 and 1024.
+# and RNNScratch in a bare loop) against torch.nn.RNN on cuDNN at hidden 512, batch 32 and 1024,
+# and the scratch GRU/LSTM against cuDNN's.  The engine needs only torch, platformdirs and
+# safetensors (no Textual): on a machine without a package index, carry their wheels.
 #
 #   bash benchmarks/gpu_check.sh                      # on the GPU machine
 #   bash benchmarks/gpu_check.sh --device cpu --quick # the same code paths on a CPU, tiny sizes
@@ -20,10 +22,19 @@ while [ $# -gt 0 ]; do
 done
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 # Keep whatever torch the machine has (a GPU image brings its CUDA build; `torch==2.13.0` may
-# not exist there as a wheel for it); install rnnplay and the test tools only when missing.
-if ! python -c 'import torch, engine, pytest, textual' 2>/dev/null; then
-  echo "gpu_check: installing rnnplay and its test tools (torch too when there is none)"
-  pip install -q -e ".[test]"
+# not exist there as a wheel for it).  The engine runs from this checkout; install only what is
+# missing of what the engine, the CUDA tests and the benchmarks import.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+missing=$(python - <<'PY'
+import importlib.util
+print(" ".join(name for name, module in (("torch", "torch"), ("platformdirs", "platformdirs"),
+      ("safetensors", "safetensors"), ("pytest", "pytest"), ("pytest-timeout", "pytest_timeout"),
+      ("hypothesis", "hypothesis")) if importlib.util.find_spec(module) is None))
+PY
+)
+if [ -n "$missing" ]; then
+  echo "gpu_check: installing $missing"
+  pip install -q $missing || { echo "gpu_check: could not install $missing (offline? carry their wheels)"; exit 1; }
 fi
 python - "$device" <<'PY'
 import sys
@@ -34,12 +45,17 @@ print(f"gpu_check: torch {torch.__version__}, CUDA available: {torch.cuda.is_ava
 if sys.argv[1].startswith("cuda") and not torch.cuda.is_available():
     sys.exit("gpu_check: --device cuda but torch sees no CUDA device (use --device cpu to smoke-test)")
 PY
+# the test files with CUDA-marked tests; none of them needs Textual
+cuda_tests=(tests/test_bptt.py tests/test_train.py tests/test_gated.py)
 if [ "$quick" = 1 ]; then
   python -m pytest -q -p no:cacheprovider -m cuda tests/test_bptt.py
   sizes=(--hidden 16 --batch 4 8 --repeats 1 --window 2 --max-tokens 3000)
+  cells=(--hidden 16 --repeats 1 --window 1)
 else
-  python -m pytest -q -p no:cacheprovider -m cuda
+  python -m pytest -q -p no:cacheprovider -m cuda "${cuda_tests[@]}"
   sizes=(--hidden 512 --batch 32 1024 --repeats 5 --window 20)
+  cells=(--hidden 256 512 --repeats 5 --window 5)
 fi
 python -m benchmarks.run_all --device "$device" --candidates cudnn scratch rnnplay --threads 0 \
   --skip check epoch generation memory convergence "${sizes[@]}" ${passed[@]+"${passed[@]}"}
+python -m benchmarks.cells --device "$device" "${cells[@]}"

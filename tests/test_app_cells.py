@@ -3,7 +3,7 @@ import dataclasses
 
 from app_support import TINY, wait_for, wait_for_stats
 
-from engine.config import CELL_DEFAULTS
+from engine.config import CELL_DEFAULTS, TrainConfig
 from tui.app import create_app
 from tui.widgets.gradients import GradientReadout
 from tui.widgets.plots import PerplexityCurve, SessionCurves
@@ -14,10 +14,17 @@ async def test_two_cells_trained_in_one_session_are_overlaid_and_compared(tiny_c
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         form = app.query_one("#train-form")
+        form.query_one("#field-optimizer").value = "adam"   # whose rate depends on the cell
+        await pilot.pause()
         form.query_one("#field-cell").value = "lstm"
         await pilot.pause()
         # the new cell's defaults are filled in; then the tiny size again, and two layers
         assert form.query_one("#field-hidden").value == str(CELL_DEFAULTS["lstm"]["hidden"])
+        assert form.query_one("#field-embed").value == str(CELL_DEFAULTS["lstm"]["embed"])
+        assert form.query_one("#field-schedule").value == "cosine"
+        assert float(form.query_one("#field-lr").value) == TrainConfig(cell="lstm").lr == 0.008
+        form.query_one("#field-optimizer").value = "sgd"
+        form.query_one("#field-lr").value = "1"
         form.query_one("#field-hidden").value = "16"
         form.query_one("#field-layers").value = "2"
         for run, cell in enumerate(("lstm", "rnn"), 1):

@@ -54,3 +54,21 @@ def test_gpu_check_script_runs_on_the_cpu(timemachine, tmp_path):
     assert json.loads(out_file.read_text())["machine"]["device"] == "cpu"
     assert "CUDA available" in stdout
     assert "rnnplay/cudnn" in stdout and "scratch/cudnn" in stdout
+
+
+def test_sweep_runs_every_experiment_hook_and_prints_the_table(timemachine, tmp_path):
+    base = {"cell": "lstm", "hidden": 8, "steps": 8, "batch": 4, "max_tokens": 4000}
+    hooks = [{}, {"ema": 0.9}, {"input_dropout": 0.2}, {"weight_drop": 0.2}, {"locked": True},
+             {"embed_dropout": 0.3}, {"blank": 0.1}]
+    jobs = [{"name": f"job{i}", "tokens": 3000, "config": base, **hook} for i, hook in enumerate(hooks)]
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"corpus": str(timemachine), "jobs": jobs}))
+    log = tmp_path / "epochs.jsonl"
+    stdout = run([sys.executable, "-m", "benchmarks.sweep", str(plan), "--queue", str(tmp_path / "queue"),
+                  "--workers", "2", "--threads", "1", "--log", str(log)])
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    results = {r["job"]: r for r in records if "best_val" in r}
+    assert not [r for r in records if "error" in r]
+    assert set(results) == {job["name"] for job in jobs}
+    assert all(r["finished"] and 1 < r["best_val"] < 28 for r in results.values())
+    assert all(f"job{i}" in stdout for i in range(len(jobs))) and "best val" in stdout

@@ -21,7 +21,7 @@ def trainer(**overrides):
 
 
 def test_gated_cells_default_to_an_embedding_and_the_rnn_refuses_one():
-    assert TrainConfig(cell="gru").embed == TrainConfig(cell="lstm").embed == 64 and TrainConfig().embed == 0
+    assert TrainConfig(cell="lstm").embed == 64 and TrainConfig(cell="gru").embed == TrainConfig().embed == 0
     assert trainer(embed=8).model.W_e.shape == (len(corpus_from_text(TEXT)[1]), 8)
     assert not hasattr(trainer(embed=0).model, "W_e")
     with pytest.raises(ConfigError, match="embed 8: the book's RNN reads one-hot vectors"):

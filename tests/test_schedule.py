@@ -81,3 +81,8 @@ def test_the_cli_option():
     args = parser.parse_args(["train", "--cell", "lstm", "--schedule", "constant"])
     assert train_config_from_args(args).schedule == "constant"
     assert train_config_from_args(parser.parse_args(["train", "--cell", "gru"])).schedule == "cosine"
+    # a time budget alone is the run's length: no epoch limit cuts it (or its schedule) short
+    budget = train_config_from_args(parser.parse_args(["train", "--cell", "lstm", "--time-budget", "300"]))
+    assert budget.epochs == 10 ** 6 and budget.time_budget == 300
+    both = train_config_from_args(parser.parse_args(["train", "--time-budget", "300", "--epochs", "5"]))
+    assert both.epochs == 5

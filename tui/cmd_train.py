@@ -167,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
                   f"weight decay {cfg.weight_decay:g}, steps {cfg.steps}, batch {cfg.batch}, {cfg.optimizer} lr "
                   f"{cfg.lr:g} {cfg.schedule}, clip {cfg.clip:g}, {cfg.iterator} minibatches")
     sample_every = max(1, cfg.epochs // SAMPLES)
+    # under a time budget (the epochs then have no limit), every tenth of the budget instead
+    sample_seconds, next_sample = cfg.time_budget / SAMPLES, cfg.time_budget / SAMPLES
     log = RunLog(trainer)
     interrupted = 0  # the signal that asked to stop
     aborted, saved = False, True
@@ -193,7 +195,12 @@ def run(args: argparse.Namespace) -> int:
                 if isinstance(record, EpochRecord):
                     log.epochs.append(record)
                     progress.update(task, val=_fmt(record.val_perplexity))
-                    sample = record.epoch % sample_every == 0 or record.epoch == cfg.epochs
+                    if cfg.time_budget:
+                        sample = record.elapsed >= next_sample
+                        if sample:
+                            next_sample = (record.elapsed // sample_seconds + 1) * sample_seconds
+                    else:
+                        sample = record.epoch % sample_every == 0 or record.epoch == cfg.epochs
                     console.print(_epoch_line(record, _sample(trainer, best=False) if sample else None))
                     if trainer.epoch < cfg.epochs:  # each epoch, so a crash loses little
                         _try_save(trainer, save_path, "training goes on and the next epoch tries again")

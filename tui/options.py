@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from engine.config import CELL_DEFAULTS, CELLS, DEFAULT_LR, DEVICES, ITERATORS, OPTIMIZERS, SCHEDULES, TrainConfig
+from engine.config import (ADAM_LR, CELL_DEFAULTS, CELLS, DEFAULT_LR, DEVICES, ITERATORS, OPTIMIZERS, SCHEDULES,
+                           TrainConfig)
 from engine.vocab import TOKEN_LEVELS
 
 _D = TrainConfig()
+EPOCHS_UNDER_A_BUDGET = 10 ** 6  # --time-budget without --epochs: no epoch limit
 # option dest -> TrainConfig field, where the names differ
 _FIELD = {"iter": "iterator"}
 
@@ -78,7 +80,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch", type=int, metavar="B", help="sequences per minibatch (default: "
                        + _per_cell("batch") + ")")
     group.add_argument("--lr", type=float, help="learning rate (default: " + ", ".join(
-        f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items()) + ")")
+        f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items()) + "".join(
+        f"; {lr:g} for adam with the {cell}" for cell, lr in ADAM_LR.items()) + ")")
     group.add_argument("--schedule", choices=SCHEDULES,
                        help="the learning rate: constant, or cosine from --lr down to 0 at the end of the run "
                             "(--time-budget, else --epochs) (default: " + _per_cell("schedule") + ")")
@@ -87,7 +90,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--optimizer", choices=OPTIMIZERS,
                        help=f"sgd is the book's; adam learns faster (default: {_D.optimizer}, but sgd when --lr is "
                             f"given without --optimizer, as in the book's recipes)")
-    group.add_argument("--epochs", type=int, metavar="N", help=f"passes over the text (default: {_D.epochs})")
+    group.add_argument("--epochs", type=int, metavar="N",
+                       help=f"passes over the text (default: {_D.epochs}; with --time-budget, no limit)")
     group.add_argument("--max-tokens", type=int, metavar="M",
                        help="use only the first M tokens (default: all)")
     group.add_argument("--val-fraction", type=float, metavar="F",
@@ -115,6 +119,8 @@ def given_train_options(args: argparse.Namespace) -> dict:
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     """A validated TrainConfig: the options given, TrainConfig's defaults for the rest."""
     given = given_train_options(args)
+    if given.get("time_budget") and "epochs" not in given:
+        given["epochs"] = EPOCHS_UNDER_A_BUDGET  # the clock ends the run (and paces the lr schedule)
     if "lr" in given and "optimizer" not in given:
         # The book's recipes give a learning rate for its plain SGD (lr 1); Adam at such a rate
         # diverges, so an --lr without --optimizer means the book's optimiser.

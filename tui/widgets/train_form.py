@@ -57,13 +57,15 @@ class TrainForm(Grid):
 
     @on(Select.Changed, "#field-cell")
     def _cell_changed(self, event: Select.Changed) -> None:
-        from engine.config import CELL_DEFAULTS
+        from engine.config import TrainConfig
 
-        for name in PER_CELL:
-            value = CELL_DEFAULTS.get(event.value, {}).get(name)
+        optimizer = self.query_one("#field-optimizer", Select).value
+        defaults = TrainConfig(cell=event.value, optimizer=optimizer if isinstance(optimizer, str) else "adam")
+        for name in (*PER_CELL, "lr"):
+            value = getattr(defaults, name)
             if isinstance(value, str):
                 self.query_one(f"#field-{name}", Select).value = value
-            elif value is not None:
+            else:
                 self.query_one(f"#field-{name}", Input).value = f"{value:g}"
 
     def fill(self, config) -> None:
