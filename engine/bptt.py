@@ -59,9 +59,18 @@ def _matmul(a: torch.Tensor, b: torch.Tensor, onednn: bool) -> torch.Tensor:
     return _ONEDNN_LINEAR(a, b.t(), None, "none", [], "") if onednn else a @ b
 
 
+_MINUS_ONE = torch.tensor(-1.0)  # a CPU scalar: usable with tensors on any device
+
+
+def _tanh_from_sigmoid_(s: torch.Tensor) -> torch.Tensor:
+    """tanh(a) = 2 sigmoid(2a) - 1, in place on s = sigmoid(2a), in one pass: within ~2e-7 of tanh
+    (float32 tanh: 3e-8)."""
+    return torch.add(_MINUS_ONE, s, alpha=2, out=s)
+
+
 def _tanh_from_double(a2: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """tanh(a) = 2 sigmoid(2a) - 1, given 2a: within ~2e-7 of tanh (float32 tanh: 3e-8)."""
-    return torch.sigmoid(a2, out=out).mul_(2).sub_(1)
+    """tanh(a), given 2a (see _tanh_from_sigmoid_)."""
+    return _tanh_from_sigmoid_(torch.sigmoid(a2, out=out))
 
 
 def _forward_states(XW: torch.Tensor, h0: torch.Tensor, W_hh: torch.Tensor,

@@ -16,8 +16,9 @@ DEVICES = ("auto", "cpu", "cuda")
 CELLS = ("rnn", "gru", "lstm")
 # What a field left at None becomes, per cell.  The RNN keeps the book's one-hot inputs and its
 # earlier defaults; the gated cells decay the learning rate to 0 over the run, and the LSTM reads a
-# 64-wide embedding (with dropout; at 256x2 with three dropouts of 0.5 the GRU learns slower with one).  The LSTM's are the best held-out perplexity of ~30 settings tried within
-# a 5-minute budget on this 2-core CPU (benchmarks/sweep.py; the README has the table).
+# 64-wide embedding (with dropout; at 256x2 with three dropouts of 0.5 the GRU learns slower with
+# one).  The LSTM's are the best held-out perplexity of ~30 settings tried within a 5-minute budget
+# on this 2-core CPU (benchmarks/sweep.py; the README has the table).
 CELL_DEFAULTS = {
     "rnn": {"hidden": 256, "layers": 1, "dropout": 0.0, "weight_decay": 0.0, "batch": 16, "schedule": "constant",
             "embed": 0},

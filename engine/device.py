@@ -1,6 +1,8 @@
 """Where tensors live: ``--device auto|cpu|cuda`` (``cuda:N`` picks a card)."""
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from .config import DEVICES
@@ -37,9 +39,7 @@ def device_available(name: str) -> bool:
     return True
 
 
-_ALLOCATOR_TUNED = False
-
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Let glibc keep freed large blocks for reuse instead of returning them to the system.
 
@@ -50,17 +50,12 @@ def keep_freed_memory() -> bool:
     variables MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ would) keeps them in the heap.  Both
     together: the trim threshold alone disables glibc's adaptive mmap threshold and faults more.
     Process-wide and done once; False where the C library is not glibc."""
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED:
-        return True
     import ctypes
     import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError, TypeError):
         return False
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    _ALLOCATOR_TUNED = bool(mallopt(M_MMAP_THRESHOLD, 256 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
-    return _ALLOCATOR_TUNED
+    return bool(mallopt(M_MMAP_THRESHOLD, 256 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from .bptt import _ONEDNN_LINEAR, _ONEDNN_LINEAR_ADD, _matmul, _use_onednn
+from .bptt import _ONEDNN_LINEAR, _ONEDNN_LINEAR_ADD, _matmul, _tanh_from_sigmoid_, _use_onednn
 
 try:  # a private op (inductor's weight prepacking), used only where present
     _ONEDNN_PACK = torch.ops.mkldnn._reorder_linear_weight.default
@@ -72,13 +72,6 @@ def _tanh_grad(t: torch.Tensor) -> torch.Tensor:
 _sigmoid_backward_out = torch.ops.aten.sigmoid_backward.grad_input
 _tanh_backward = torch.ops.aten.tanh_backward.default
 _tanh_backward_out = torch.ops.aten.tanh_backward.grad_input
-_MINUS_ONE = torch.tensor(-1.0)
-
-
-def _tanh_from_sigmoid_(s: torch.Tensor) -> torch.Tensor:
-    """tanh(a) = 2 sigmoid(2a) - 1, in place on s = sigmoid(2a): torch's CPU tanh is ~7x slower
-    than its sigmoid on the EPYC we measure (see engine/bptt.py); within ~2.5e-7 of tanh."""
-    return torch.add(_MINUS_ONE, s, alpha=2, out=s)
 
 
 class _LSTMRecurrence(torch.autograd.Function):

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .cells import build_model
 from .config import TrainConfig
-from .data import seq_data_iter_random, seq_data_iter_sequential
+from .data import num_minibatches, seq_data_iter_random, seq_data_iter_sequential
 from .device import keep_freed_memory, resolve_device
 from .errors import ConfigError, TrainingError
 from .metrics import evaluate_perplexity, grad_clipping, gradient_flow, perplexity
@@ -88,7 +88,8 @@ class Trainer:
         # a text too short for one minibatch is refused now, not at the first step
         next(self._make_batches(self._train, config.batch, config.steps, generator=torch.Generator()))
         # minibatches per epoch (up to one fewer with a random offset): the schedule's clock
-        self.steps_per_epoch = max(1, (len(self._train) - 1) // config.steps // config.batch)
+        self.steps_per_epoch = max(1, num_minibatches(len(self._train), config.batch, config.steps, 0,
+                                                      sequential=config.iterator == "sequential"))
         # Own generators: the run never depends on (or disturbs) global RNG state.
         init_rng = torch.Generator().manual_seed(config.seed)
         self._data_rng = torch.Generator().manual_seed(config.seed + 1)

@@ -49,8 +49,8 @@ the ratios by cell under them) of an RNN and an LSTM run.
 **Deep** (d2l 10.3): layer l reads layer l - 1's states instead of X_t; dropout between layers
 and before the output layer acts only while training.  **Embedding** (`--embed E`, the LSTM's
 default 64): X_t is the token's row of a learned V × E table `W_e`, with dropout, instead of its
-one-hot vector.  **lr schedule**: cosine lowers the learning rate from lr to 0 over the run.  **Compare** overlays the validation
-curves of every run of this session against training seconds.
+one-hot vector.  **lr schedule**: cosine lowers the learning rate from lr to 0 over the run.
+**Compare** overlays the validation curves of every run of this session against training seconds.
 
 ## Generate
 Type a prefix and press Enter: the model reads it, then writes one token at a time from the
