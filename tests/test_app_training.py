@@ -39,6 +39,21 @@ async def test_training_updates_curve_progress_and_gradient_readout(tiny_corpus)
         assert app.query_one("#field-hidden").disabled  # a model's hyperparameters are fixed
 
 
+async def test_a_time_budget_paces_the_progress_bar_and_the_status(tiny_corpus):
+    """Under --time-budget the epochs have no limit: the bar and ETA follow the engine's progress."""
+    app = create_app(corpus=str(tiny_corpus), config=dataclasses.replace(TINY, epochs=10 ** 6, time_budget=0.5))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot, app)
+        await wait_for(pilot, lambda: not app.training.running, what="the budget to run out")
+        trainer = app.trainer
+        assert trainer.epoch < 10 ** 6 and trainer.elapsed >= 0.5
+        bar = app.query_one("#train-progress")
+        assert bar.total == 1.0 and bar.progress == trainer.progress() == 1.0
+        status = str(app.query_one("#train-status").render())
+        assert "0.5 s budget" in status and "/1000000" not in status and "ETA 0:00" in status
+        assert "0.5 s budget" in str(app.query_one("#train-config").render())
+
+
 async def test_pause_resume_stop(tiny_corpus):
     app = create_app(corpus=str(tiny_corpus), config=LONG)
     async with app.run_test(size=(80, 24)) as pilot:

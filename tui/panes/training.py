@@ -79,6 +79,11 @@ def train_loop(pane, trainer) -> None:
         pane.post_message(TrainingEnded(trainer, stopped=trainer.stopped))
 
 
+def _run_length(config) -> str:
+    """What ends a run: its time budget (the epochs then are only a cap) or its epochs."""
+    return f"{config.time_budget:g} s budget" if config.time_budget else f"{config.epochs} epochs"
+
+
 class TrainingPane(Vertical):
     """Owns the Trainer; every widget update happens here, on the UI thread."""
 
@@ -347,7 +352,7 @@ class TrainingPane(Vertical):
                 f"{config.cell} · {config.layers} layer(s) · dropout {config.dropout:g} · "
                 f"{config.token} · {config.iterator} · hidden {config.hidden} · steps {config.steps} · "
                 f"batch {config.batch} · lr {config.lr:g} · θ {config.clip:g} · {config.optimizer} · "
-                f"{config.epochs} epochs · {config.device}  (Reset to change)")
+                f"{_run_length(config)} · {config.device}  (Reset to change)")
 
     def show_baseline(self) -> None:
         """Draw the best n-gram model of the training token level as the line to beat."""
@@ -370,11 +375,18 @@ class TrainingPane(Vertical):
         else:
             state = "ready"
         bar = self.query_one(ProgressBar)
-        text = Text.assemble((state, "bold"), f" · epoch {min(trainer.epoch + 1, cfg.epochs)}/{cfg.epochs}")
+        epoch = min(trainer.epoch + 1, cfg.epochs)
+        text = Text.assemble((state, "bold"), f" · epoch {epoch}" + (
+            f" · {_run_length(cfg)}" if cfg.time_budget else f"/{cfg.epochs}"))
         if record is not None:
-            total = record.steps_per_epoch * cfg.epochs
-            bar.update(total=total, progress=trainer.global_step)
-            left = max(total - trainer.global_step, 0) * record.elapsed / max(record.global_step, 1)
+            if cfg.time_budget:  # the clock (or the epochs, if sooner) ends the run: the engine's progress
+                done = trainer.progress()
+                bar.update(total=1.0, progress=done)
+                left = record.elapsed * (1 - done) / max(done, 1e-9)
+            else:
+                total = record.steps_per_epoch * cfg.epochs
+                bar.update(total=total, progress=trainer.global_step)
+                left = max(total - trainer.global_step, 0) * record.elapsed / max(record.global_step, 1)
             text.append(f" · step {record.step}/{record.steps_per_epoch} · {record.tokens_per_sec:,.0f} tok/s"
                         f" · lr {record.lr:.2g} · ETA {duration(left)}")
         self.query_one("#train-status", Static).update(text, layout=False)  # fixed height: no reflow
