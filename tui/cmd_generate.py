@@ -27,13 +27,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _newest_checkpoint():
+    from engine.checkpoint_file import newest_checkpoint
     from engine.errors import CheckpointError
     from engine.paths import checkpoint_dir
 
-    found = sorted(checkpoint_dir().glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
-    if not found:
+    found = newest_checkpoint(checkpoint_dir())
+    if found is None:
         raise CheckpointError(f"no checkpoint in {checkpoint_dir()}; run `rnnplay train` or pass --checkpoint")
-    return found[-1]
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
