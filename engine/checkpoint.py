@@ -38,6 +38,8 @@ def _vocab(meta: dict, path) -> Vocab:
         if not all(isinstance(token, str) for token in meta["vocab"]):
             raise TypeError
         vocab = Vocab.from_tokens_list(meta["vocab"])
+        if len(vocab) < 2:  # <unk> alone: nothing to write
+            raise ValueError
     except (KeyError, TypeError, ValueError):
         raise CheckpointError(f"{path}: the checkpoint's vocabulary is missing or malformed") from None
     if len(vocab) > DEFAULT_MAX_VOCAB:

@@ -17,6 +17,7 @@ import torch
 
 from engine import Trainer, TrainingError
 from engine.checkpoint import load_model
+from engine.config import MAX_LR, MAX_WEIGHT_DECAY
 from engine.model import RNNScratch
 from engine.train import MAX_BAD_STEPS, EpochRecord, StepRecord
 from engine.vocab import corpus_from_text
@@ -92,16 +93,17 @@ def test_several_bad_steps_in_a_row_stop_restore_the_last_good_weights_and_advis
 
 
 def test_a_learning_rate_that_blows_up_stops_with_the_last_weights_that_gave_a_finite_loss(tmp_path, capsys):
-    trainer = tiny_trainer(optimizer="sgd", lr=1e38)
+    # the largest rate and L2 penalty allowed: each step multiplies the weights by about 1e5
+    trainer = tiny_trainer(optimizer="sgd", lr=MAX_LR, weight_decay=MAX_WEIGHT_DECAY)
     records, after, error = run_keeping_params(trainer)
-    assert isinstance(error, TrainingError) and "lower the learning rate (--lr, now 1e+38)" in str(error)
+    assert isinstance(error, TrainingError) and "lower the learning rate (--lr, now 1000)" in str(error)
     good = sum(not r.skipped for r in records)
     assert good >= 1 and [r.skipped for r in records] == [False] * good + [True] * MAX_BAD_STEPS
     assert same(params(trainer), after[good - 1])
     # from the CLI: one line, and the checkpoint holds finite weights to start again from
     src, save = tmp_path / "text.txt", tmp_path / "run.safetensors"
     src.write_text(TEXT)
-    fails_in_one_line(capsys, ["train", "--corpus", str(src), "--optimizer", "sgd", "--lr", "1e38", "--hidden", "8",
+    fails_in_one_line(capsys, ["train", "--corpus", str(src), "--optimizer", "sgd", "--lr", "1000", "--weight-decay", "100", "--hidden", "8",
                                "--steps", "5", "--batch", "4", "--device", "cpu", "--save", str(save)],
                       "training diverged", "lower the learning rate")
     model, _, _ = load_model(save, best=False)

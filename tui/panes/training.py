@@ -15,9 +15,11 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine import paths
 from engine.corpus import corpus_name
+from engine.errors import CheckpointError, ConfigError
+from engine.escape import printable
 from tui.messages import Saved, TrainerReady, TrainingEnded, TrainingTick
 from tui.notify import error_line, notify_error
-from tui.screens.dialogs import PathDialog, discard_dialog
+from tui.screens.dialogs import PathDialog, discard_dialog, replace_dialog
 from tui.widgets.gradients import GradientReadout
 from tui.widgets.plots import PerplexityCurve, SessionCurves
 from tui.widgets.train_form import TrainForm
@@ -89,12 +91,13 @@ class TrainingPane(Vertical):
 
     BORDER_TITLE = "Training"
 
-    def __init__(self, config=None, checkpoint: str | None = None, **kwargs):
+    def __init__(self, config=None, checkpoint: str | None = None, corpus: str | None = None, **kwargs):
+        """``checkpoint``: a run to load at once; ``corpus``: where its text is now, if it moved."""
         super().__init__(**kwargs)
         from engine.config import TrainConfig
 
         self.base_config = config or TrainConfig()
-        self.preset_checkpoint = checkpoint
+        self.preset_checkpoint, self.preset_corpus = checkpoint, corpus
         self.trainer = None
         self.running = False        # a training worker is alive
         self._start_when_ready = False
@@ -123,7 +126,7 @@ class TrainingPane(Vertical):
         self.query_one(SessionCurves).display = False
         self._sync_buttons()
         if self.preset_checkpoint:
-            self.load(self.preset_checkpoint)
+            self.load(self.preset_checkpoint, source=self.preset_corpus)
 
     def warm_up(self) -> None:
         """Import torch and the trainer in a thread, so that the first Start does not wait for them."""
@@ -142,7 +145,7 @@ class TrainingPane(Vertical):
             return
         try:
             config = self.query_one(TrainForm).config(self.base_config)
-        except Exception as exc:  # ConfigError from the form
+        except ConfigError as exc:  # the form's only error: a field that is not a number, or out of range
             self._error(error_line(exc))
             return
         text = self.app.corpus_text
@@ -158,7 +161,8 @@ class TrainingPane(Vertical):
     def _build(self, config, text) -> None:
         from engine.vocab import corpus_from_text
 
-        corpus, vocab = corpus_from_text(text.text, token=config.token, max_tokens=config.max_tokens)
+        corpus, vocab = corpus_from_text(text.text, token=config.token, mode=config.mode,
+                                         max_tokens=config.max_tokens)
         self.post_message(TrainerReady(trainer_class()(config, corpus, vocab, corpus_name=corpus_name(text))))
 
     def _run(self) -> None:
@@ -216,14 +220,44 @@ class TrainingPane(Vertical):
             self.app.notify("nothing to save yet: train (F5) or load a checkpoint first", severity="warning")
             return
         self.app.push_screen(PathDialog("Save the training state to:", default_checkpoint(self.trainer)),
-                             lambda path: path and self.save(path))
+                             lambda path: path and self._save_to(path))
+
+    def _save_to(self, path: str) -> None:
+        """Save to the path the Save dialog gave, after the checks ``rnnplay train --save`` makes
+        (engine.checkpoint_file.check_save_target); replacing a checkpoint is asked first."""
+        from engine.checkpoint_file import check_save_target
+
+        try:
+            replacing = check_save_target(path, corpus=self.trainer.corpus_name)
+        except CheckpointError as exc:
+            notify_error(self, exc, "save")
+            return
+        if replacing:
+            self.app.push_screen(replace_dialog(replacing), lambda choice: choice and self.save(path))
+        else:
+            self.save(path)
+
+    def save_target(self) -> str:
+        """Where a save without a path (Save and quit) writes, and whether it replaces a checkpoint."""
+        from engine.checkpoint_file import check_save_target
+
+        path = default_checkpoint(self.trainer)
+        try:
+            return check_save_target(path, corpus=self.trainer.corpus_name) or f"Saving writes {path}."
+        except CheckpointError as exc:
+            return f"Saving there fails: {error_line(exc)}"
 
     def save(self, path: str | None = None, *, then_quit: bool = False) -> None:
-        """Write a checkpoint in a thread (the trainer's lock makes this safe mid-training)."""
+        """Write a checkpoint in a thread (the trainer's lock makes this safe mid-training); a
+        target that must not be written (a folder, a device, the corpus, a file that is not a
+        checkpoint) is an error notice, and the app stays open."""
+        from engine.checkpoint_file import check_save_target
+
         path = path or default_checkpoint(self.trainer)
         trainer = self.trainer
 
         def write() -> None:
+            check_save_target(path, corpus=trainer.corpus_name)
             trainer.save(path)
             self.post_message(Saved(path, then_quit))
 
@@ -238,11 +272,12 @@ class TrainingPane(Vertical):
         self.app.push_screen(PathDialog("Load a checkpoint from:", str(checkpoint_dir()) + "/"),
                              lambda path: path and self.load(path))
 
-    def load(self, path: str) -> None:
-        self.query_one("#train-status", Static).update(f"loading {path}…")
+    def load(self, path: str, *, source: str | None = None) -> None:
+        """Load a checkpoint in a thread; ``source``: where the run's text is now, if it moved."""
+        self.query_one("#train-status", Static).update(f"loading {printable(path)}…")
 
         def read() -> None:
-            self.post_message(TrainerReady(trainer_class().load(path), path))
+            self.post_message(TrainerReady(trainer_class().load(path, source=source), path))
 
         self.run_worker(read, name="load", group="trainer", thread=True, exclusive=True, exit_on_error=False)
 
@@ -274,7 +309,7 @@ class TrainingPane(Vertical):
         self.query_one(GradientReadout).reset(trainer.config.clip)
         self.show_baseline()
         if message.path:
-            self.app.notify(f"loaded {message.path}: epoch {trainer.epoch}, step {trainer.global_step}",
+            self.app.notify(f"loaded {printable(message.path)}: epoch {trainer.epoch}, step {trainer.global_step}",
                             title="checkpoint", markup=False)
         self._show_status()
         self._sync_buttons()
@@ -318,7 +353,7 @@ class TrainingPane(Vertical):
 
     @on(Saved)
     def _saved(self, message: Saved) -> None:
-        self.app.notify(f"saved {message.path}", title="checkpoint", markup=False)
+        self.app.notify(f"saved {printable(message.path)}", title="checkpoint", markup=False)
         if message.then_quit:
             self.app.shut_down()
 
