@@ -15,11 +15,18 @@ from .errors import ConfigError
 
 FLOAT = 4  # bytes of a float32
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-# Per layer, per (sequence, step, hidden unit), the floats a training step holds at its peak:
-# the input terms and gate activations of every gate, the states, kept for the hand-derived
-# backward, then their gradients (the RNN: XW, H and dA; the LSTM: XW, A, H, C, tanh C and more).
-LAYER_FLOATS = {cell: 3 * gates + 3 for cell, gates in GATES.items()}
-LOGIT_FLOATS = 4  # logits, log-softmax and their gradients, per (sequence, step, token)
+# The constants below are calibrated on the peak memory of a run's first steps, measured against
+# the estimate for seven configurations (python -m benchmarks.memory --estimate): the estimate is
+# 1.0-1.45 times the measurement, so a run it lets through fits.
+# Copies of the weights: the weights, their gradients, the best-validation and last-good copies,
+# a snapshot for generation, and the optimizer step's and the packed matmuls' temporaries; Adam
+# adds its two moments.
+WEIGHT_COPIES = 8
+# Per layer, per (sequence, step, hidden unit), the floats a training step holds at its peak: the
+# input terms and activations of every gate and the states, kept for the hand-derived backward,
+# then their gradients.
+LAYER_FLOATS = {cell: 3 * gates + 7 for cell, gates in GATES.items()}
+LOGIT_FLOATS = 6  # logits, log-softmax, their gradients, per (sequence, step, token)
 CPU_ALLOCATION_FAILED = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory")
 
 
@@ -48,15 +55,15 @@ class MemoryEstimate:
 def training_estimate(config, vocab_size: int) -> MemoryEstimate:
     """A training run of ``config`` (engine.config.TrainConfig) on a ``vocab_size`` vocabulary.
 
-    Weights: the parameters, their gradients, the best-validation and last-good copies, Adam's
-    two moments, and a snapshot for generation while training.  Activations: batch x steps x
-    (layers x hidden x LAYER_FLOATS + embedding + vocabulary x LOGIT_FLOATS) floats."""
+    Weights: WEIGHT_COPIES of the parameters, and Adam's two moments.  Activations: batch x steps
+    x (layers x hidden x LAYER_FLOATS + 2 x embedding + vocabulary x LOGIT_FLOATS) floats."""
     n = parameter_count(config.cell, vocab_size, config.hidden, config.layers, config.embed)
     moments = 2 if config.optimizer == "adam" else 0
     tokens = config.batch * config.steps
     per_token = config.layers * config.hidden * LAYER_FLOATS[config.cell] + 2 * config.embed \
         + LOGIT_FLOATS * vocab_size
-    return MemoryEstimate(n, n * FLOAT * (5 + moments), tokens * per_token * FLOAT, n * FLOAT * (2 + moments))
+    return MemoryEstimate(n, n * FLOAT * (WEIGHT_COPIES + moments), tokens * per_token * FLOAT,
+                          n * FLOAT * (2 + moments))
 
 
 def generation_estimate(config, vocab_size: int) -> MemoryEstimate:
@@ -96,8 +103,8 @@ def within_memory(allocate, what: str, advice: str):
 def check_checkpoint_size(estimate: MemoryEstimate, cap: int) -> None:
     """A ConfigError when a save of the model would exceed the checkpoint size ``cap``."""
     if estimate.checkpoint_bytes > cap:
-        raise ConfigError(f"this model's checkpoint would be {_gb(estimate.checkpoint_bytes)}, over the "
-                          f"{_gb(cap)} cap for checkpoints; lower --hidden or --layers")
+        raise ConfigError(f"this model's checkpoint would be {estimate.checkpoint_bytes:,} bytes, over the "
+                          f"{cap:,}-byte cap for checkpoints; lower --hidden or --layers")
 
 
 def available_memory(device=None) -> int | None:

@@ -95,8 +95,8 @@ class Trainer:
                                                       sequential=config.iterator == "sequential"))
         # what this configuration will allocate is checked before any of it is
         estimate = training_estimate(config, len(vocab))
-        check_checkpoint_size(estimate, MAX_CHECKPOINT_BYTES)
         check_fits(estimate, available_memory(self.device), "this model")
+        check_checkpoint_size(estimate, MAX_CHECKPOINT_BYTES)
         # Own generators: the run never depends on (or disturbs) global RNG state.
         init_rng = torch.Generator().manual_seed(config.seed)
         self._data_rng = torch.Generator().manual_seed(config.seed + 1)

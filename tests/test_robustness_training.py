@@ -112,14 +112,26 @@ def test_a_learning_rate_that_blows_up_stops_with_the_last_weights_that_gave_a_f
 
 # ------------------------------------------------------------- out of memory ----
 
-def test_out_of_memory_frees_says_so_and_the_run_can_go_on(monkeypatch):
+def cpu_allocation_error() -> RuntimeError:
+    """The error torch's CPU allocator really raises when an allocation fails."""
+    try:
+        torch.empty(2 ** 60, dtype=torch.uint8)
+    except RuntimeError as exc:
+        return exc
+    raise AssertionError("an exabyte was allocated")
+
+
+@pytest.mark.parametrize("failure", [lambda: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+                                     cpu_allocation_error], ids=["cuda", "cpu"])
+def test_out_of_memory_frees_says_so_and_the_run_can_go_on(monkeypatch, failure):
     straight = [r.loss for r in tiny_trainer(epochs=2).run() if isinstance(r, StepRecord)]
     trainer = tiny_trainer(epochs=2)
     forward = trainer.model.forward
+    error = failure()
 
     def fail_at_step_3(X, state):
         if trainer.global_step + 1 == 3:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+            raise error
         return forward(X, state)
 
     monkeypatch.setattr(trainer.model, "forward", fail_at_step_3)
