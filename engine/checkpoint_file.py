@@ -260,11 +260,9 @@ def check_save_target(path, *, corpus: str = "", resumed=None) -> str:
         if not is_checkpoint(path):
             raise CheckpointError(f"{path}: exists and is not an rnnplay checkpoint; save under another name "
                                   f"(the file is left alone)")
-    folder = path.parent
+    folder = path.parent  # (a file on the way there failed os.stat above: "Not a directory")
     while not folder.exists() and folder != folder.parent:  # write_checkpoint creates the missing ones
         folder = folder.parent
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder}: not a folder; choose another --save path")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CheckpointError(f"{folder}: cannot write in this folder; choose another --save path")
     try:

@@ -6,7 +6,9 @@ The command modules import torch only when their subcommand runs, so ``rnnplay -
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from contextlib import contextmanager
 from importlib import import_module
 
 # subcommand -> module with add_parser(subparsers) and run(args) -> int
@@ -18,6 +20,7 @@ COMMANDS = {
     "info": "tui.cmd_info",
 }
 HEADLESS = "rnnplay train, generate, stats, forecast, compare or info"
+USES_TORCH = {"train", "generate", "forecast", "compare", "info"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -96,12 +99,30 @@ def run_app(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def interrupts_held():
+    """Hold a Ctrl+C back until the block ends, then raise it.  torch's initialisation in C++
+    turns a KeyboardInterrupt raised inside it into a lost signal (its numpy probe clears any
+    error) or an abort; held, the interrupt arrives after the import, as one line."""
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 def dispatch(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the subcommand (or the app); an RnnplayError is one line on stderr."""
     from engine.errors import RnnplayError
     from engine.escape import printable
 
     args = build_parser().parse_args(argv)
+    if args.command in USES_TORCH:
+        with interrupts_held():
+            import torch  # noqa: F401  (the command imports it again, at no cost)
     try:
         if args.command is None:
             return run_app(args)
