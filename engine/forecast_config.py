@@ -5,7 +5,6 @@ validate what a person typed without loading it.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 from .config import MAX_SEED

@@ -12,8 +12,7 @@ from engine.checkpoint import load_model
 from engine.checkpoint_file import MAX_CHECKPOINT_BYTES, read_checkpoint, write_checkpoint
 from engine.memory import is_out_of_memory, parameter_count, training_estimate
 from engine.vocab import corpus_from_text
-from robustness_support import TEXT, fails_in_one_line, tiny_checkpoint
-from test_robustness_training import cpu_allocation_error
+from robustness_support import TEXT, cpu_allocation_error, fails_in_one_line, tiny_checkpoint
 from tui.app import create_app
 
 HUGE_MODEL = dict(cell="lstm", hidden=8192, layers=16)  # ~8.6e9 parameters: no machine holds its training

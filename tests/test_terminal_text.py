@@ -10,7 +10,7 @@ from textual.geometry import Region
 
 from engine.checkpoint_file import read_checkpoint, write_checkpoint
 from engine.escape import json_line, printable
-from robustness_support import cli, tiny_checkpoint
+from robustness_support import cli
 from tui.app import create_app
 from tui.panes.generate import GeneratePane
 

@@ -20,7 +20,8 @@ from tui.commands import RnnplayCommands
 from tui.messages import CorpusLoaded, TrainerReady
 from tui.panes.corpus import CorpusPane
 from tui.panes.generate import GeneratePane
-from tui.panes.training import TrainingPane
+from tui.panes.training import TrainingPane, default_checkpoint
+from tui.save_checks import save_note
 from tui.screens.dialogs import quit_dialog
 from tui.screens.help import HelpScreen
 
@@ -199,7 +200,7 @@ class RnnplayApp(App):
             elif was_running:
                 self.training.resume()
 
-        self.push_screen(quit_dialog(self.training.save_target()), decided)
+        self.push_screen(quit_dialog(save_note(trainer, default_checkpoint(trainer))), decided)
 
     def shut_down(self) -> None:
         """Stop every worker loop, then exit; thread workers end at their next check."""

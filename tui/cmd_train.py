@@ -173,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
     if cfg.optimizer == "adam" and cfg.lr >= ADAM_LR_WARNING:
         print(f"rnnplay: lr {cfg.lr:g} is far above Adam's usual range (around 0.001-0.01); "
               f"the book's recipe is --optimizer sgd --lr 1", file=sys.stderr)
-    console.print(f"training on {printable(trainer.corpus_name)} ({cfg.mode} {cfg.token}s, vocabulary {len(trainer.vocab)}) on "
+    console.print(f"training on {printable(trainer.corpus_name)} ({cfg.mode} {cfg.token}s, "
+                  f"vocabulary {len(trainer.vocab)}) on "
                   f"{trainer.device}: {cfg.cell}, {cfg.layers} layer(s), hidden {cfg.hidden}, "
                   f"{f'embedding {cfg.embed}, ' if cfg.embed else ''}dropout {cfg.dropout:g}, "
                   f"weight decay {cfg.weight_decay:g}, steps {cfg.steps}, batch {cfg.batch}, {cfg.optimizer} lr "

@@ -15,11 +15,12 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine import paths
 from engine.corpus import corpus_name
-from engine.errors import CheckpointError, ConfigError
+from engine.errors import ConfigError
 from engine.escape import printable
 from tui.messages import Saved, TrainerReady, TrainingEnded, TrainingTick
 from tui.notify import error_line, notify_error
-from tui.screens.dialogs import PathDialog, discard_dialog, replace_dialog
+from tui.save_checks import save_after_checks
+from tui.screens.dialogs import PathDialog, discard_dialog
 from tui.widgets.gradients import GradientReadout
 from tui.widgets.plots import PerplexityCurve, SessionCurves
 from tui.widgets.train_form import TrainForm
@@ -220,32 +221,7 @@ class TrainingPane(Vertical):
             self.app.notify("nothing to save yet: train (F5) or load a checkpoint first", severity="warning")
             return
         self.app.push_screen(PathDialog("Save the training state to:", default_checkpoint(self.trainer)),
-                             lambda path: path and self._save_to(path))
-
-    def _save_to(self, path: str) -> None:
-        """Save to the path the Save dialog gave, after the checks ``rnnplay train --save`` makes
-        (engine.checkpoint_file.check_save_target); replacing a checkpoint is asked first."""
-        from engine.checkpoint_file import check_save_target
-
-        try:
-            replacing = check_save_target(path, corpus=self.trainer.corpus_name)
-        except CheckpointError as exc:
-            notify_error(self, exc, "save")
-            return
-        if replacing:
-            self.app.push_screen(replace_dialog(replacing), lambda choice: choice and self.save(path))
-        else:
-            self.save(path)
-
-    def save_target(self) -> str:
-        """Where a save without a path (Save and quit) writes, and whether it replaces a checkpoint."""
-        from engine.checkpoint_file import check_save_target
-
-        path = default_checkpoint(self.trainer)
-        try:
-            return check_save_target(path, corpus=self.trainer.corpus_name) or f"Saving writes {path}."
-        except CheckpointError as exc:
-            return f"Saving there fails: {error_line(exc)}"
+                             lambda path: path and save_after_checks(self, path))
 
     def save(self, path: str | None = None, *, then_quit: bool = False) -> None:
         """Write a checkpoint in a thread (the trainer's lock makes this safe mid-training); a
