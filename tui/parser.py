@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from contextlib import contextmanager
 from importlib import import_module
 
@@ -104,6 +105,9 @@ def interrupts_held():
     """Hold a Ctrl+C back until the block ends, then raise it.  torch's initialisation in C++
     turns a KeyboardInterrupt raised inside it into a lost signal (its numpy probe clears any
     error) or an abort; held, the interrupt arrives after the import, as one line."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
     caught = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
