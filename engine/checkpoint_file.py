@@ -34,7 +34,9 @@ META_KEY = "rnnplay"
 # No model rnnplay agrees to train has a checkpoint this large (engine.memory refuses it), so a
 # larger file is not one of ours; reading it whole could exhaust the memory.
 MAX_CHECKPOINT_BYTES = 2 * 1024 ** 3
-MAX_HEADER_BYTES = 100 * 1024 ** 2  # safetensors' own limit on the JSON header
+# An rnnplay header holds at most a 30,000-entry vocabulary (about a megabyte of JSON): checking
+# whether a file is a checkpoint reads no more than this of it.
+MAX_HEADER_BYTES = 16 * 1024 ** 2
 DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
           torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
           torch.bool: "BOOL"}
@@ -68,15 +70,20 @@ def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]
     return b"".join([len(text).to_bytes(8, "little"), text, *chunks])
 
 
-def _meta(header: bytes, path) -> dict:
-    """The run's JSON from a safetensors header; a CheckpointError when it is not ours."""
-    not_ours = f"{path}: not an rnnplay checkpoint, or corrupt or truncated"
+def _our_meta(header: bytes) -> dict | None:
+    """The run's JSON from a safetensors header, of any version; None when the file is not ours."""
     try:
         meta = json.loads(json.loads(header)["__metadata__"][META_KEY])
     except (ValueError, KeyError, TypeError):  # bad JSON or UTF-8, missing keys, wrong types
-        raise CheckpointError(not_ours) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(not_ours)
+        return None
+    return meta if isinstance(meta, dict) and meta.get("format") == FORMAT else None
+
+
+def _meta(header: bytes, path) -> dict:
+    """The run's JSON, of this version; a CheckpointError otherwise."""
+    meta = _our_meta(header)
+    if meta is None:
+        raise CheckpointError(f"{path}: not an rnnplay checkpoint, or corrupt or truncated")
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {meta.get('version')!r}, "
                               f"this rnnplay reads version {VERSION}; retrain or use a matching rnnplay")
@@ -96,26 +103,31 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "special file")
 
 
+def _regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path}: a {_kind(mode)}, not a checkpoint file; give a .safetensors file")
+
+
 def _open_regular(path: Path, limit: int):
     """An open binary file for ``path`` when it is a regular file of at most ``limit`` bytes.
     FIFOs, devices, sockets and folders are refused without reading (a FIFO is opened
     non-blocking, so that it cannot hang the caller; the kind is checked again on the open file)."""
     try:
-        mode = os.stat(path).st_mode
-        if not stat.S_ISREG(mode):
-            raise CheckpointError(f"{path}: a {_kind(mode)}, not a checkpoint file; give a .safetensors file")
+        _regular(path, os.stat(path).st_mode)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint") from None
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+    try:
+        info = os.fstat(fd)
+        _regular(path, info.st_mode)
+        if info.st_size > limit:
+            raise CheckpointError(f"{path}: {info.st_size:,} bytes is over the {limit:,}-byte cap for "
+                                  f"checkpoints; it is not a checkpoint rnnplay wrote")
+    except CheckpointError:
         os.close(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise CheckpointError(f"{path}: a {_kind(info.st_mode)}, not a checkpoint file; give a .safetensors file")
-        raise CheckpointError(f"{path}: {info.st_size:,} bytes is over the {limit:,}-byte cap for checkpoints; "
-                              f"it is not a checkpoint rnnplay wrote")
+        raise
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
@@ -150,11 +162,7 @@ def is_checkpoint(path) -> bool:
             header = fh.read(size)
     except (CheckpointError, OSError):
         return False
-    try:
-        _meta(header, path)
-    except CheckpointError as exc:
-        return "checkpoint format version" in str(exc)
-    return True
+    return _our_meta(header) is not None
 
 
 def newest_checkpoint(folder: Path) -> Path | None:
