@@ -4,7 +4,12 @@ It never imports a UI toolkit; the CLI, the TUI, the benchmarks and the tests
 all use it the same way.  Names are imported lazily so that ``import engine``
 stays cheap (torch is loaded only when a name that needs it is used).
 """
+import warnings
 from importlib import import_module
+
+# torch warns when it is imported without numpy, which it only needs for its numpy bridge:
+# rnnplay never uses numpy, and a user should not see the warning on every command
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
 
 _EXPORTS = {
     # data (d2l 8.2-8.3)

@@ -3,127 +3,32 @@
 Tensors (weights, best-validation weights, optimizer moments, RNG states, the
 carried hidden state) go in the safetensors body and everything else (config,
 vocabulary, position in the run) in the JSON, so loading never runs pickle
-code, whoever wrote the file.  Writes are atomic: a temporary file in the same
-folder, fsync, rename; a crash mid-save leaves the previous checkpoint intact, and the
-temporary file it leaves behind (named with the writer's process id) is removed by the
-next save once that process is gone.
+code, whoever wrote the file.  The file itself (format, atomic writes, what may be
+opened) is engine/checkpoint_file.py; this module turns it into a model or a trainer.
 """
 from __future__ import annotations
 
+import array
 import hashlib
-import json
 import math
-import os
-import re
-import tempfile
+import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 
-import safetensors.torch
 import torch
 
 from .cells import build_model
+from .checkpoint_file import read_checkpoint, write_checkpoint
 from .config import TrainConfig
-from .device import device_available
-from .errors import CheckpointError
-from .vocab import Vocab, load_corpus
+from .corpus import CorpusText, corpus_name
+from .device import device_available, resolve_device
+from .errors import CheckpointError, ConfigError, CorpusError
+from .memory import available_memory, check_fits, generation_estimate, training_estimate, within_memory
+from .vocab import DEFAULT_MAX_VOCAB, Vocab, load_corpus
 
-FORMAT = "rnnplay-checkpoint"
-VERSION = 1
-META_KEY = "rnnplay"
+# what a checkpoint that asks for more memory than there is should be told
+TOO_LARGE = "use a machine with more memory, or the file is damaged"
 OPTIMIZER_STATE = {"adam": {"step", "exp_avg", "exp_avg_sq"}, "sgd": set()}  # torch's per-parameter keys
-
-
-# ------------------------------------------------------------- the file ----
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. another user's process: alive, and not ours to judge
-        return True
-    return True
-
-
-def remove_stale_temporaries(path) -> list[Path]:
-    """Delete the temporary files that saves of ``path`` left behind when their process died
-    (SIGKILL, power loss).  Files of live processes, and anything not named like ours, stay."""
-    path = Path(path)
-    ours = re.compile(re.escape(f".{path.name}.") + r"(\d+)\.[a-z0-9_]{8}\.tmp")
-    removed = []
-    try:
-        entries = list(path.parent.iterdir())
-    except OSError:
-        return removed
-    for entry in entries:
-        match = ours.fullmatch(entry.name)
-        if match and not _process_alive(int(match.group(1))):
-            try:
-                entry.unlink()
-                removed.append(entry)
-            except OSError:
-                pass  # cleaning up is a courtesy; the save itself decides success
-    return removed
-
-
-def write_checkpoint(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
-    """Atomically write ``tensors`` and the JSON-able ``meta`` to ``path``."""
-    path = Path(path)
-    body = {name: t.detach().to("cpu").contiguous().clone() for name, t in tensors.items()}
-    header = {META_KEY: json.dumps({"format": FORMAT, "version": VERSION, **meta})}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
-        data = safetensors.torch.save(body, metadata=header)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
-                                   suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot write the checkpoint ({exc.strerror or exc}); free some space "
-                              f"or save elsewhere (--save)") from None
-    return path
-
-
-def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
-    """``(tensors, meta)`` of a checkpoint; anything else is a one-line CheckpointError."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint") from None
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from None
-    not_ours = f"{path}: not an rnnplay checkpoint, or corrupt or truncated"
-    try:
-        size = int.from_bytes(data[:8], "little")
-        if len(data) < 8 or size > len(data) - 8:
-            raise ValueError("header past the end")
-        meta = json.loads(json.loads(data[8:8 + size])["__metadata__"][META_KEY])
-        tensors = safetensors.torch.load(data)
-    except Exception:  # any parse failure of untrusted bytes is the same answer
-        raise CheckpointError(not_ours) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(not_ours)
-    if meta.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {meta.get('version')!r}, "
-                              f"this rnnplay reads version {VERSION}; retrain or use a matching rnnplay")
-    return tensors, meta
 
 
 # ---------------------------------------------------------------- pieces ----
@@ -132,9 +37,16 @@ def _vocab(meta: dict, path) -> Vocab:
     try:
         if not all(isinstance(token, str) for token in meta["vocab"]):
             raise TypeError
-        return Vocab.from_tokens_list(meta["vocab"])
+        vocab = Vocab.from_tokens_list(meta["vocab"])
+        if len(vocab) < 2:  # <unk> alone: nothing to write
+            raise ValueError
     except (KeyError, TypeError, ValueError):
         raise CheckpointError(f"{path}: the checkpoint's vocabulary is missing or malformed") from None
+    if len(vocab) > DEFAULT_MAX_VOCAB:
+        raise CheckpointError(f"{path}: the checkpoint's vocabulary has {len(vocab):,} entries, over the cap of "
+                              f"{DEFAULT_MAX_VOCAB:,}; rnnplay does not train such models: the file is damaged "
+                              f"or not from rnnplay")
+    return vocab
 
 
 def param_names(model) -> list[str]:
@@ -163,6 +75,9 @@ def _load_params(model, params, tensors: dict, prefix: str, path) -> None:
                 saved = tensors[prefix + name]
                 if saved.shape != p.shape or saved.dtype != p.dtype:
                     raise ValueError(name)
+                if not torch.isfinite(saved).all():
+                    raise CheckpointError(f"{path}: parameter {prefix}{name} holds NaN or infinite values; the "
+                                          f"checkpoint is damaged: use another one or retrain")
                 p.copy_(saved)
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: parameter {exc.args[0]!r} is missing or does not match the "
@@ -175,8 +90,12 @@ def load_model(path, *, device=None, best: bool = True) -> tuple[torch.nn.Module
     tensors, meta = read_checkpoint(path)
     vocab = _vocab(meta, path)
     config = _config(meta, path)
-    model = build_model(config.cell, len(vocab), config.hidden, config.layers, config.dropout, device,
-                        embed=config.embed)
+    # the configuration is checked against this machine before it allocates anything
+    check_fits(generation_estimate(config, len(vocab)), available_memory(), f"{path}: this checkpoint's model",
+               advice=TOO_LARGE)
+    model = within_memory(lambda: build_model(config.cell, len(vocab), config.hidden, config.layers,
+                                              config.dropout, device, embed=config.embed),
+                          "building the checkpoint's model", advice=TOO_LARGE)
     use_best = best and any(key.startswith("best.") for key in tensors)
     _load_params(model, model.params, tensors, "best." if use_best else "model.", path)
     return model.requires_grad_(False).eval(), vocab, meta
@@ -185,18 +104,22 @@ def load_model(path, *, device=None, best: bool = True) -> tuple[torch.nn.Module
 def _config(meta: dict, path) -> TrainConfig:
     try:
         known = {f.name for f in fields(TrainConfig)}
-        # checkpoints from before a field existed trained as its absence meant: one-hot inputs, constant lr
-        saved = {"embed": 0, "schedule": "constant", **meta["config"]}
+        # checkpoints from before a field existed trained as its absence meant: one-hot inputs,
+        # constant lr, the book's preprocessing
+        saved = {"embed": 0, "schedule": "constant", "mode": "book", **meta["config"]}
         config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
         config.validate()
-    except Exception:
+    except (KeyError, TypeError, ValueError, ConfigError):  # missing, not a dict, unhashable, out of range
         raise CheckpointError(f"{path}: the checkpoint's configuration is missing or invalid") from None
     return config
 
 
 def corpus_fingerprint(corpus) -> str:
-    tokens = corpus if isinstance(corpus, torch.Tensor) else torch.tensor(list(corpus))
-    return hashlib.sha1(tokens.to(torch.int32).numpy().tobytes()).hexdigest()
+    """SHA-1 of the token indices as little-endian int32 bytes (a tensor or a list of them)."""
+    tokens = array.array("i", corpus.tolist() if isinstance(corpus, torch.Tensor) else corpus)
+    if sys.byteorder == "big":
+        tokens.byteswap()
+    return hashlib.sha1(tokens.tobytes()).hexdigest()
 
 
 # --------------------------------------------------------- training state ----
@@ -228,7 +151,10 @@ def save_trainer(trainer, path) -> Path:
     return write_checkpoint(path, tensors, meta)
 
 
-def load_trainer(trainer_cls, path, *, corpus=None, device=None, **read_options):
+def load_trainer(trainer_cls, path, *, corpus=None, source=None, device=None, **read_options):
+    """A trainer that continues the checkpointed run.  The text is ``corpus`` (token indices), or
+    read from ``source`` (where a moved text is now), or from the source the checkpoint names;
+    either way it must be the text the run was trained on."""
     tensors, meta = read_checkpoint(path)
     vocab = _vocab(meta, path)
     config = _config(meta, path)
@@ -237,19 +163,30 @@ def load_trainer(trainer_cls, path, *, corpus=None, device=None, **read_options)
         config.device = device
     elif not device_available(config.device):
         missing, config.device = config.device, "auto"
-    source = meta.get("corpus") or {}
+    check_fits(training_estimate(config, len(vocab)), available_memory(resolve_device(config.device)),
+               f"{path}: resuming this checkpoint", advice=TOO_LARGE)
+    recorded = meta.get("corpus") if isinstance(meta.get("corpus"), dict) else {}
+    name = source or recorded.get("name")
     if corpus is None:
-        if not source.get("name"):
-            raise CheckpointError(f"{path}: the checkpoint does not name its corpus; pass the corpus to resume")
-        corpus, found = load_corpus(source["name"], token=config.token, max_tokens=config.max_tokens,
-                                    **read_options)
+        if not name or not isinstance(name, str):
+            raise CheckpointError(f"{path}: the checkpoint does not name its corpus; pass it (--corpus) to resume")
+        try:
+            corpus, found = load_corpus(name, token=config.token, mode=config.mode, max_tokens=config.max_tokens,
+                                        **read_options)
+        except CorpusError as exc:
+            if source:
+                raise
+            raise CorpusError(f"the run's text cannot be read ({exc}); if it moved, pass its new place with "
+                              f"--corpus PATH") from None
         if found.idx_to_token != vocab.idx_to_token:
-            raise CheckpointError(f"{path}: the corpus {source['name']!r} has changed since the checkpoint "
+            raise CheckpointError(f"{path}: the corpus {name!r} has changed since the checkpoint "
                                   f"was written (its vocabulary differs); resume with the original text")
-    if corpus_fingerprint(corpus) != source.get("sha1"):
-        raise CheckpointError(f"{path}: the corpus {source.get('name')!r} is not the one this run was trained "
+    if corpus_fingerprint(corpus) != recorded.get("sha1"):
+        raise CheckpointError(f"{path}: the corpus {name!r} is not the one this run was trained "
                               f"on; resume with the original text")
-    trainer = trainer_cls(config, corpus, vocab, corpus_name=source.get("name", ""))
+    if source:  # the checkpoint saved from here on records where the text is now
+        name = corpus_name(CorpusText(source, ""))
+    trainer = trainer_cls(config, corpus, vocab, corpus_name=name or "")
     if missing:
         trainer.notice = (f"the checkpoint was trained on {missing}, which this machine lacks; "
                           f"continuing on {trainer.device}")

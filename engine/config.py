@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .corpus import MODES
 from .errors import ConfigError
 from .vocab import TOKEN_LEVELS
 
@@ -14,6 +15,14 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 0.003}  # the book's lr for SGD; a tuned one f
 ADAM_LR = {"lstm": 0.008}  # per cell where Adam's tuned rate differs (the LSTM's, with its cosine decay)
 DEVICES = ("auto", "cpu", "cuda")
 CELLS = ("rnn", "gru", "lstm")
+# Ranges that keep the arithmetic finite: past them an update overflows float32 (a learning rate
+# of 1e38), a seed overflows torch's generators (the dropout seed is seed x 1,000,003 + step), a
+# budget stops meaning anything.
+MAX_LR = 1000.0
+MAX_CLIP = 1e6
+MAX_WEIGHT_DECAY = 100.0
+MAX_SECONDS = 10 ** 6  # about 11.6 days
+MAX_SEED = 2 ** 32 - 1
 # What a field left at None becomes, per cell.  The RNN keeps the book's one-hot inputs and its
 # earlier defaults; the gated cells decay the learning rate to 0 over the run, and the LSTM reads a
 # 64-wide embedding (with dropout; at 256x2 with three dropouts of 0.5 the GRU learns slower with
@@ -57,6 +66,7 @@ class TrainConfig:
     weight_decay: float | None = None  # decoupled (AdamW) for adam, L2 for sgd
     schedule: str | None = None    # the learning rate: constant, or cosine from lr down to 0 over the run
     embed: int | None = None       # gru/lstm: an embedding this wide feeds the first layer; 0: one-hot
+    mode: str = "book"             # the text's preprocessing (engine.corpus.preprocess): book or raw
 
     def __post_init__(self):
         if self.lr is None:
@@ -78,7 +88,7 @@ class TrainConfig:
             raise ConfigError(f"{field} {getattr(self, field)!r}: {why}")
 
         for field, choices in (("token", TOKEN_LEVELS), ("iterator", ITERATORS), ("optimizer", OPTIMIZERS),
-                               ("cell", CELLS), ("schedule", SCHEDULES)):
+                               ("cell", CELLS), ("schedule", SCHEDULES), ("mode", MODES)):
             if getattr(self, field) not in choices:
                 bad(field, f"use one of: {', '.join(choices)}")
         for field, high in (("hidden", 8192), ("steps", 10_000), ("batch", 100_000), ("epochs", 10**6),
@@ -90,23 +100,24 @@ class TrainConfig:
             bad("embed", "must be a whole number from 0 (one-hot inputs) to 8,192")
         if self.embed and self.cell == "rnn":
             bad("embed", "the book's RNN reads one-hot vectors; an embedding is for --cell gru or lstm (or use 0)")
-        for field in ("lr", "clip"):
+        for field, high in (("lr", MAX_LR), ("clip", MAX_CLIP)):
             value = getattr(self, field)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                bad(field, "must be a positive number")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= high:
+                bad(field, f"must be a positive number up to {high:g}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
                 or not 0 <= self.dropout < 1:
             bad("dropout", "must be a probability from 0 up to (not including) 1")
         if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) \
-                or not 0 <= self.weight_decay < math.inf:
-            bad("weight_decay", "must be a number from 0")
+                or not 0 <= self.weight_decay <= MAX_WEIGHT_DECAY:
+            bad("weight_decay", f"must be a number from 0 to {MAX_WEIGHT_DECAY:g}")
         if not isinstance(self.max_tokens, int) or isinstance(self.max_tokens, bool):
             bad("max_tokens", "must be a whole number (0 or less: the whole corpus)")
         if not isinstance(self.val_fraction, (int, float)) or not 0 <= self.val_fraction <= 0.5:
             bad("val_fraction", "must be from 0 to 0.5")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
-            bad("seed", "must be a whole number from 0")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
+            bad("seed", f"must be a whole number from 0 to {MAX_SEED:,}")
         if not isinstance(self.device, str) or not (self.device in DEVICES or self.device.startswith("cuda:")):
             bad("device", f"use one of: {', '.join(DEVICES)} (or cuda:N)")
-        if not isinstance(self.time_budget, (int, float)) or not 0 <= self.time_budget < math.inf:
-            bad("time_budget", "must be a number of seconds, 0 for none")
+        if isinstance(self.time_budget, bool) or not isinstance(self.time_budget, (int, float)) \
+                or not 0 <= self.time_budget <= MAX_SECONDS:
+            bad("time_budget", f"must be a number of seconds up to {MAX_SECONDS:,}, 0 for none")

@@ -5,13 +5,16 @@ validate what a person typed without loading it.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
+from .config import MAX_SEED
 from .errors import ConfigError
 
 # The experiment is meant to stay interactive on a laptop CPU.
 MAX_T = 100_000
+# The signal's amplitude is 1: noise far above it is no experiment, and near the float range's
+# end the series, the MLP's loss and every error are inf or NaN.
+MAX_SIGMA = 100.0
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,8 @@ class ForecastConfig:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConfigError(f"{name} must be a whole number, got {value!r}")
         if isinstance(self.sigma, bool) or not isinstance(self.sigma, (int, float)) \
-                or not math.isfinite(self.sigma) or self.sigma < 0:
-            raise ConfigError(f"sigma must be a number >= 0, got {self.sigma!r}")
+                or not 0 <= self.sigma <= MAX_SIGMA:
+            raise ConfigError(f"sigma must be a number from 0 to {MAX_SIGMA:g}, got {self.sigma!r}")
         if self.T > MAX_T:
             raise ConfigError(f"T must be at most {MAX_T}, got {self.T}")
         if self.tau < 1:
@@ -53,8 +56,8 @@ class ForecastConfig:
                               f"got {self.max_steps}")
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
-        if not 0 <= self.seed < 2**63:
-            raise ConfigError(f"seed must be between 0 and 2**63 - 1, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be between 0 and {MAX_SEED:,}, got {self.seed}")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -43,7 +43,9 @@ def _choose(logits: torch.Tensor, temperature: float, top_k: int | None,
     candidates = None
     if top_k is not None and top_k < logits.numel():
         logits, candidates = torch.topk(logits, top_k)
-    probs = torch.softmax(logits / temperature, dim=-1)
+    # Shifted so that the largest is 0, and in float64 (where a temperature of 1e-300 is not 0):
+    # any positive temperature, however small or large, divides without inf - inf (softmax is the same)
+    probs = torch.softmax((logits - logits.max()).double() / temperature, dim=-1)
     if generator is not None and generator.device != probs.device:
         probs = probs.cpu()
     choice = int(torch.multinomial(probs, 1, generator=generator))

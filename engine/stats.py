@@ -1,7 +1,6 @@
 """A corpus's statistics in one object: what ``rnnplay stats`` prints and the app shows."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from .corpus import DEFAULT_MAX_BYTES, CorpusText, default_source, read_source
@@ -29,28 +28,25 @@ class CorpusStats:
     zipf_curves: dict[int, tuple[list[int], list[int]]]
     ngram_baselines: list[NgramBaseline]
     best_baseline: NgramBaseline
+    mode: str = "book"               # the preprocessing: book or raw (engine.corpus.preprocess)
 
     def to_json(self) -> dict:
-        """The ``rnnplay stats --json`` object (NaN, e.g. an exponent that
-        cannot be fitted, becomes null so the output stays valid JSON)."""
-        def finite(x: float):
-            return x if math.isfinite(x) else None
-
+        """The ``rnnplay stats --json`` object (print it with engine.escape.json_line, which writes
+        a NaN, e.g. an exponent that cannot be fitted, as null)."""
         return {
             "corpus": self.name,
             "notice": self.notice,
             "token": self.token,
+            "mode": self.mode,
             "chars": self.chars,
             "tokens": self.tokens,
             "vocab_size": self.vocab_size,
             "top": {str(n): [[gram, count] for gram, count in grams] for n, grams in self.top.items()},
-            "zipf": {str(n): finite(alpha) for n, alpha in self.zipf.items()},
-            "ngram_baselines": [
-                {"n": b.n, "alpha": b.alpha, "val_perplexity": finite(b.val_perplexity)}
-                for b in self.ngram_baselines
-            ],
+            "zipf": {str(n): alpha for n, alpha in self.zipf.items()},
+            "ngram_baselines": [{"n": b.n, "alpha": b.alpha, "val_perplexity": b.val_perplexity}
+                                for b in self.ngram_baselines],
             "best_baseline": {"n": self.best_baseline.n, "alpha": self.best_baseline.alpha,
-                              "val_perplexity": finite(self.best_baseline.val_perplexity)},
+                              "val_perplexity": self.best_baseline.val_perplexity},
         }
 
 
@@ -89,5 +85,5 @@ def corpus_stats(source: str | None = None, *, token: str = "char", mode: str = 
     return CorpusStats(
         name=text.name, notice=text.notice, chars=len(text.text), tokens=len(corpus),
         vocab_size=len(vocab), token=token, top=tops, zipf=zipf, zipf_curves=curves,
-        ngram_baselines=baselines, best_baseline=min(baselines, key=lambda b: b.val_perplexity),
+        ngram_baselines=baselines, best_baseline=min(baselines, key=lambda b: b.val_perplexity), mode=mode,
     )

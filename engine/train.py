@@ -20,12 +20,15 @@ import torch
 import torch.nn.functional as F
 
 from .cells import build_model
+from .checkpoint_file import MAX_CHECKPOINT_BYTES
 from .config import TrainConfig
 from .data import num_minibatches, seq_data_iter_random, seq_data_iter_sequential
 from .device import keep_freed_memory, resolve_device
 from .errors import ConfigError, TrainingError
 from .metrics import evaluate_perplexity, grad_clipping, gradient_flow, perplexity
 from .layers import detach_state
+from .memory import available_memory, check_checkpoint_size, check_fits, is_out_of_memory, training_estimate, \
+    within_memory
 from .optim import SGD, AdamW
 from .vocab import Vocab
 
@@ -90,11 +93,16 @@ class Trainer:
         # minibatches per epoch (up to one fewer with a random offset): the schedule's clock
         self.steps_per_epoch = max(1, num_minibatches(len(self._train), config.batch, config.steps, 0,
                                                       sequential=config.iterator == "sequential"))
+        # what this configuration will allocate is checked before any of it is
+        estimate = training_estimate(config, len(vocab))
+        check_fits(estimate, available_memory(self.device), "this model")
+        check_checkpoint_size(estimate, MAX_CHECKPOINT_BYTES)
         # Own generators: the run never depends on (or disturbs) global RNG state.
         init_rng = torch.Generator().manual_seed(config.seed)
         self._data_rng = torch.Generator().manual_seed(config.seed + 1)
-        self.model = build_model(config.cell, len(vocab), config.hidden, config.layers, config.dropout,
-                                 self.device, init_rng, embed=config.embed)
+        self.model = within_memory(lambda: build_model(config.cell, len(vocab), config.hidden, config.layers,
+                                                       config.dropout, self.device, init_rng, embed=config.embed),
+                                   "building the model", "lower --hidden or --layers")
         # AdamW: weight decay apart from the adaptive step (with none, exactly Adam)
         optimizer = AdamW if config.optimizer == "adam" else SGD
         self.optimizer = optimizer(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -235,11 +243,14 @@ class Trainer:
                              f"lower --batch, --steps or --hidden{cpu}")
 
     def _guarded(self, what: str, fn, *args):
-        """``fn(*args)``, with out-of-memory turned into a TrainingError once the memory is free."""
+        """``fn(*args)``, with out-of-memory (CUDA's, or the CPU allocator's) turned into a
+        TrainingError once the memory is free."""
         try:
             return fn(*args)
-        except torch.OutOfMemoryError:
-            pass  # leave the except block first: its traceback still holds the large tensors
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+        # out of the except block first: its traceback still held the large tensors
         raise self._out_of_memory(what)
 
     def run(self) -> Iterator[StepRecord | EpochRecord]:
@@ -339,10 +350,11 @@ class Trainer:
             self.dirty = False
 
     @classmethod
-    def load(cls, path, *, corpus=None, device: str | None = None, **read_options) -> "Trainer":
+    def load(cls, path, *, corpus=None, source: str | None = None, device: str | None = None,
+             **read_options) -> "Trainer":
         """A trainer that continues the checkpointed run; the corpus is read again from its
-        source (``read_options``: encoding, max_bytes) or given, and must be the one the run
-        was trained on."""
+        source, or from ``source`` when the text moved (``read_options``: encoding, max_bytes),
+        or given, and must be the one the run was trained on."""
         from .checkpoint import load_trainer
 
-        return load_trainer(cls, path, corpus=corpus, device=device, **read_options)
+        return load_trainer(cls, path, corpus=corpus, source=source, device=device, **read_options)

@@ -102,8 +102,8 @@ def corpus_from_text(text: str, token: str = "char", mode: str = "book", max_tok
                      max_vocab: int | None = DEFAULT_MAX_VOCAB):
     tokens = [tok for line in tokenize(preprocess(text, mode), token) for tok in line]
     if not tokens:
-        raise CorpusError("the corpus has no tokens after preprocessing (book mode keeps only letters); "
-                          "try --mode raw or another file")
+        raise CorpusError("the corpus has no tokens after preprocessing (book mode keeps only the letters "
+                          "a-z); use raw mode (--mode raw) for other scripts, or another file")
     vocab = Vocab(tokens)
     if max_vocab is not None and len(vocab) > max_vocab:
         raise CorpusError(f"the {token}-level vocabulary has {len(vocab):,} entries, over the cap of "

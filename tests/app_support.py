@@ -1,10 +1,12 @@
 """Helpers for the app tests (their tiny corpus is the conftest fixture ``tiny_corpus``): a tiny
-training configuration, polling with a deadline."""
+training configuration, polling with a deadline, a quick resize."""
 from __future__ import annotations
 
 import time
 
 import pytest
+from textual import events
+from textual.geometry import Size
 
 from engine.config import TrainConfig
 
@@ -18,6 +20,15 @@ async def wait_for(pilot, predicate, timeout: float = 20.0, what: str = "conditi
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def resize(pilot, width: int, height: int) -> None:
+    """``pilot.resize_terminal`` without its wait for an idle CPU: while training runs the CPU never
+    idles, and each call would cost a second."""
+    size = Size(width, height)
+    pilot.app._driver._size = size  # what the headless driver reports as the terminal's size
+    pilot.app.post_message(events.Resize(size, size))
+    await pilot.pause(0)
 
 
 async def wait_for_stats(pilot, app) -> None:

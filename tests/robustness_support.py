@@ -28,6 +28,15 @@ def params(trainer_or_model) -> list[torch.Tensor]:
     return [p.detach().clone() for p in source.params]
 
 
+def cpu_allocation_error() -> RuntimeError:
+    """The error torch's CPU allocator really raises when an allocation fails."""
+    try:
+        torch.empty(2 ** 60, dtype=torch.uint8)
+    except RuntimeError as exc:
+        return exc
+    raise AssertionError("an exabyte was allocated")
+
+
 def cli(argv) -> int:
     """``rnnplay argv``'s exit status, whether main returns it or argparse exits."""
     try:

@@ -4,9 +4,8 @@ import importlib
 from types import SimpleNamespace
 
 import pytest
-from app_support import TINY, train_to_end, wait_for, wait_for_stats
+from app_support import TINY, resize, train_to_end, wait_for, wait_for_stats
 from textual import events
-from textual.geometry import Size
 
 from tui.app import MIN_HEIGHT, MIN_WIDTH, create_app
 from tui.notify import MAX_LINE
@@ -89,15 +88,6 @@ async def test_minimum_size_is_usable_and_one_less_is_not(tiny_corpus):
         for size in [(MIN_WIDTH - 1, MIN_HEIGHT), (MIN_WIDTH, MIN_HEIGHT - 1)]:
             await pilot.resize_terminal(*size)
             await settles(pilot, notice_shown, size)
-
-
-async def resize(pilot, width: int, height: int) -> None:
-    """``pilot.resize_terminal`` without its wait for an idle CPU: while training runs the CPU never
-    idles, and each call would cost a second."""
-    size = Size(width, height)
-    pilot.app._driver._size = size  # what the headless driver reports as the terminal's size
-    pilot.app.post_message(events.Resize(size, size))
-    await pilot.pause(0)
 
 
 async def test_resize_storm_while_training_and_generating(tiny_corpus):

@@ -6,7 +6,8 @@ import torch
 
 from engine import CheckpointError, ConfigError, TrainConfig, Trainer
 from engine.cells import MODELS, build_model
-from engine.checkpoint import load_model, read_checkpoint, write_checkpoint
+from engine.checkpoint import load_model
+from engine.checkpoint_file import read_checkpoint, write_checkpoint
 from engine.config import CELL_DEFAULTS
 from engine.generate import generate
 from engine.metrics import evaluate_perplexity

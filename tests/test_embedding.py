@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from engine import ConfigError, TrainConfig, Trainer
-from engine.checkpoint import load_model, read_checkpoint, write_checkpoint
+from engine.checkpoint import load_model
+from engine.checkpoint_file import read_checkpoint, write_checkpoint
 from engine.vocab import corpus_from_text
-from tui.cli import build_parser
+from tui.parser import build_parser
 from tui.options import train_config_from_args
 
 TEXT = "the time traveller for so it will be convenient to speak of him was expounding a recondite matter " * 6

@@ -175,7 +175,7 @@ def test_noise_has_the_requested_spread():
     ({"max_steps": 0}, "max_steps"),
     ({"n_train": 996}, "must be less than T"),
     ({"T": 10**6}, "T must be at most"),
-    ({"sigma": -0.1}, "sigma must be a number >= 0"),
+    ({"sigma": -0.1}, "sigma must be a number from 0 to 100"),
     ({"sigma": float("nan")}, "sigma"),
     ({"epochs": 0}, "epochs must be at least 1"),
     ({"seed": -1}, "seed"),

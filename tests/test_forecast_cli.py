@@ -56,7 +56,7 @@ def test_without_json_there_is_no_json(capsys):
     (["--tau", "600"], "n_train (600) must be greater than tau (600)"),
     (["--T", "100"], "must be less than T (100)"),
     (["--max-steps", "997"], "max_steps must be between 1 and T - tau = 996"),
-    (["--sigma", "-1"], "sigma must be a number >= 0"),
+    (["--sigma", "-1"], "sigma must be a number from 0 to 100"),
     (["--steps", "1,65"], "horizon 65 is outside 1..max_steps (64)"),
     (["--steps", "one"], "'one' is not a whole number"),
     (["--epochs", "0"], "epochs must be at least 1"),

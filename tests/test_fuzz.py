@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import TrainConfig, Trainer
-from engine.checkpoint import load_model, read_checkpoint, write_checkpoint
+from engine.checkpoint import load_model
+from engine.checkpoint_file import read_checkpoint, write_checkpoint
 from engine.corpus import preprocess, read_text_file
 from engine.data import num_minibatches, seq_data_iter_random, seq_data_iter_sequential
 from engine.errors import CheckpointError, ConfigError, CorpusError, RnnplayError

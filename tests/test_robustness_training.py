@@ -17,10 +17,11 @@ import torch
 
 from engine import Trainer, TrainingError
 from engine.checkpoint import load_model
+from engine.config import MAX_LR, MAX_WEIGHT_DECAY
 from engine.model import RNNScratch
 from engine.train import MAX_BAD_STEPS, EpochRecord, StepRecord
 from engine.vocab import corpus_from_text
-from robustness_support import TEXT, fails_in_one_line, params, tiny_trainer
+from robustness_support import TEXT, cpu_allocation_error, fails_in_one_line, params, tiny_trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -92,17 +93,19 @@ def test_several_bad_steps_in_a_row_stop_restore_the_last_good_weights_and_advis
 
 
 def test_a_learning_rate_that_blows_up_stops_with_the_last_weights_that_gave_a_finite_loss(tmp_path, capsys):
-    trainer = tiny_trainer(optimizer="sgd", lr=1e38)
+    # the largest rate and L2 penalty allowed: each step multiplies the weights by about 1e5
+    trainer = tiny_trainer(optimizer="sgd", lr=MAX_LR, weight_decay=MAX_WEIGHT_DECAY)
     records, after, error = run_keeping_params(trainer)
-    assert isinstance(error, TrainingError) and "lower the learning rate (--lr, now 1e+38)" in str(error)
+    assert isinstance(error, TrainingError) and "lower the learning rate (--lr, now 1000)" in str(error)
     good = sum(not r.skipped for r in records)
     assert good >= 1 and [r.skipped for r in records] == [False] * good + [True] * MAX_BAD_STEPS
     assert same(params(trainer), after[good - 1])
     # from the CLI: one line, and the checkpoint holds finite weights to start again from
     src, save = tmp_path / "text.txt", tmp_path / "run.safetensors"
     src.write_text(TEXT)
-    fails_in_one_line(capsys, ["train", "--corpus", str(src), "--optimizer", "sgd", "--lr", "1e38", "--hidden", "8",
-                               "--steps", "5", "--batch", "4", "--device", "cpu", "--save", str(save)],
+    fails_in_one_line(capsys, ["train", "--corpus", str(src), "--optimizer", "sgd", "--lr", "1000",
+                               "--weight-decay", "100", "--hidden", "8", "--steps", "5", "--batch", "4",
+                               "--device", "cpu", "--save", str(save)],
                       "training diverged", "lower the learning rate")
     model, _, _ = load_model(save, best=False)
     assert all(torch.isfinite(p).all() for p in model.params)
@@ -110,14 +113,17 @@ def test_a_learning_rate_that_blows_up_stops_with_the_last_weights_that_gave_a_f
 
 # ------------------------------------------------------------- out of memory ----
 
-def test_out_of_memory_frees_says_so_and_the_run_can_go_on(monkeypatch):
+@pytest.mark.parametrize("failure", [lambda: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB"),
+                                     cpu_allocation_error], ids=["cuda", "cpu"])
+def test_out_of_memory_frees_says_so_and_the_run_can_go_on(monkeypatch, failure):
     straight = [r.loss for r in tiny_trainer(epochs=2).run() if isinstance(r, StepRecord)]
     trainer = tiny_trainer(epochs=2)
     forward = trainer.model.forward
+    error = failure()
 
     def fail_at_step_3(X, state):
         if trainer.global_step + 1 == 3:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+            raise error
         return forward(X, state)
 
     monkeypatch.setattr(trainer.model, "forward", fail_at_step_3)

@@ -7,7 +7,7 @@ import pytest
 from engine import ConfigError, TrainConfig, Trainer
 from engine.train import StepRecord
 from engine.vocab import corpus_from_text
-from tui.cli import build_parser
+from tui.parser import build_parser
 from tui.options import train_config_from_args
 
 TEXT = "the time traveller for so it will be convenient to speak of him was expounding a recondite matter " * 6

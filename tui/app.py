@@ -12,7 +12,7 @@ from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
-from textual.widgets import Footer, Static, Tab, Tabs
+from textual.widgets import Footer, Select, Static, Tab, Tabs
 
 import assets
 from engine.corpus import corpus_name
@@ -20,7 +20,8 @@ from tui.commands import RnnplayCommands
 from tui.messages import CorpusLoaded, TrainerReady
 from tui.panes.corpus import CorpusPane
 from tui.panes.generate import GeneratePane
-from tui.panes.training import TrainingPane
+from tui.panes.training import TrainingPane, default_checkpoint
+from tui.save_checks import save_note
 from tui.screens.dialogs import quit_dialog
 from tui.screens.help import HelpScreen
 
@@ -75,8 +76,10 @@ class RnnplayApp(App):
             tabs.append(Tab("Forecast", id="tab-forecast"))
         yield Tabs(*tabs, id="tabs")
         with Container(id="workbench", classes="-trio"):
-            yield CorpusPane(self.preset_corpus, id="corpus", classes="pane trio -active")
-            yield TrainingPane(self.preset_config, self.preset_checkpoint, id="training", classes="pane trio")
+            yield CorpusPane(self.preset_corpus, self.preset_config.mode if self.preset_config else "book",
+                             id="corpus", classes="pane trio -active")
+            yield TrainingPane(self.preset_config, self.preset_checkpoint, corpus=self.preset_corpus,
+                               id="training", classes="pane trio")
             yield GeneratePane(id="generate", classes="pane trio")
         yield Footer()
         yield self._too_small
@@ -115,7 +118,7 @@ class RnnplayApp(App):
     def _corpus_loaded(self, message: CorpusLoaded) -> None:
         if self.corpus_text is None:
             self.training.warm_up()  # after the statistics: the first screen never waits for torch
-        if message.text is not self.corpus_text:
+        if message.text is not self.corpus_text or any(s.mode != message.stats.mode for s in self.stats.values()):
             self.corpus_text, self.stats = message.text, {}
             if self.trainer is not None and self.trainer.corpus_name != corpus_name(message.text):
                 self.notify("the model was trained on another corpus: Reset (Ctrl+R) to train on this one")
@@ -128,7 +131,12 @@ class RnnplayApp(App):
         trainer = message.trainer
         shown = corpus_name(self.corpus_text) if self.corpus_text is not None else None
         if message.path and trainer.corpus_name and trainer.corpus_name != shown:
-            self.query_one(CorpusPane).load(trainer.corpus_name, trainer.config.token)
+            self.query_one(CorpusPane).load(trainer.corpus_name, trainer.config.token, trainer.config.mode)
+
+    @on(Select.Changed, "#field-mode")
+    def _mode_changed(self, event: Select.Changed) -> None:
+        """The text's preprocessing is the form's (book or raw): the statistics follow it."""
+        self.query_one(CorpusPane).set_mode(event.value)
 
     def on_resize(self, event: events.Resize) -> None:
         """Say so when the terminal is too small; the class lives on the app, so it holds whatever
@@ -192,7 +200,7 @@ class RnnplayApp(App):
             elif was_running:
                 self.training.resume()
 
-        self.push_screen(quit_dialog(), decided)
+        self.push_screen(quit_dialog(save_note(trainer, default_checkpoint(trainer))), decided)
 
     def shut_down(self) -> None:
         """Stop every worker loop, then exit; thread workers end at their next check."""

@@ -3,11 +3,11 @@ held-out perplexity, best epoch, speed and size, under the best n-gram baseline.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 
-from tui.options import add_source_arguments
+from engine.config import MAX_SECONDS, MAX_SEED
+from tui.options import add_mode_argument, add_source_arguments, add_threads_argument
 
 
 def _cells(value: str) -> list[str]:
@@ -25,8 +25,9 @@ def _budget(value: str) -> float:
         seconds = float(value)
     except ValueError:
         seconds = float("nan")
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"{value!r}: the budget is a positive number of seconds")
+    if not 0 < seconds <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{value!r}: the budget is a positive number of seconds, "
+                                         f"at most {MAX_SECONDS:,}")
     return seconds
 
 
@@ -43,13 +44,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--cells", type=_cells, default=["rnn", "gru", "lstm"], metavar="LIST",
                         help="comma-separated cells to train, in order (default: rnn,gru,lstm)")
     parser.add_argument("--budget", type=_budget, default=120.0, metavar="SECONDS",
-                        help="training seconds per cell, validation included (default: 120)")
+                        help=f"training seconds per cell, validation included, at most {MAX_SECONDS:,} "
+                             f"(default: 120)")
     parser.add_argument("--corpus", metavar="SOURCE", default=None,
                         help=f"{' or '.join(BUILTINS)} or a text file (default: timemachine)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    add_mode_argument(parser)
+    parser.add_argument("--seed", type=int, default=0, metavar="S",
+                        help=f"random seed, 0 to {MAX_SEED:,} (default: 0)")
     parser.add_argument("--device", default="auto", metavar="D", help="auto|cpu|cuda (default: auto)")
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="CPU threads for torch (default: 1)")
+    add_threads_argument(parser)
     add_source_arguments(parser)
     parser.add_argument("--json", action="store_true",
                         help="progress on stderr and one JSON line on stdout")
@@ -63,7 +66,8 @@ def train_cell(cell: str, corpus, vocab, corpus_name: str, args, log) -> dict:
     from engine.config import TrainConfig
     from engine.train import EpochRecord, Trainer
 
-    config = TrainConfig(cell=cell, epochs=10**6, time_budget=args.budget, seed=args.seed, device=args.device)
+    config = TrainConfig(cell=cell, epochs=10**6, time_budget=args.budget, seed=args.seed, device=args.device,
+                         mode=args.mode or "book")
     trainer = Trainer(config, corpus, vocab, corpus_name=corpus_name)
     best_epoch, speeds, last = None, [], None
     for record in trainer.run():
@@ -91,27 +95,26 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from engine.corpus import default_source, read_source
-    from engine.errors import ConfigError
+    from engine.escape import json_line, printable
     from engine.stats import corpus_stats
     from engine.vocab import corpus_from_text
 
-    if args.threads < 1:
-        raise ConfigError(f"--threads {args.threads}: must be at least 1")
     torch.set_num_threads(args.threads)
+    mode = args.mode or "book"
     text = (read_source(args.corpus, encoding=args.encoding, max_bytes=args.max_bytes) if args.corpus
             else default_source())
     if text.notice:
-        print(f"rnnplay: {text.notice}", file=sys.stderr)
+        print(f"rnnplay: {printable(text.notice)}", file=sys.stderr)
     out = sys.stderr if args.json else sys.stdout
 
     def log(line: str) -> None:
         print(line, file=out, flush=True)
 
-    ngram = corpus_stats(text=text).best_baseline
-    corpus, vocab = corpus_from_text(text.text, token="char")
+    ngram = corpus_stats(text=text, mode=mode).best_baseline
+    corpus, vocab = corpus_from_text(text.text, token="char", mode=mode)
     results = [train_cell(cell, corpus, vocab, text.name, args, log) for cell in args.cells]
     if args.json:
-        print(json.dumps({"results": results, "ngram_best": {"n": ngram.n, "alpha": ngram.alpha,
+        print(json_line({"results": results, "ngram_best": {"n": ngram.n, "alpha": ngram.alpha,
                                                              "val_perplexity": ngram.val_perplexity}}))
     else:
         print_table(results, ngram, args.budget)

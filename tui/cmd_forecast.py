@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
+import math
 
-from engine.forecast_config import ForecastConfig, parse_horizons
+from engine.escape import json_line
+from engine.forecast_config import MAX_SIGMA, ForecastConfig, parse_horizons
 
 _DEFAULT = ForecastConfig()
 DEFAULT_STEPS = "1,4,16,64"
@@ -18,7 +19,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--T", type=int, default=_DEFAULT.T, help=f"series length (default: {_DEFAULT.T})")
     parser.add_argument("--sigma", type=float, default=_DEFAULT.sigma,
-                        help=f"noise standard deviation (default: {_DEFAULT.sigma})")
+                        help=f"noise standard deviation, 0 to {MAX_SIGMA:g} (default: {_DEFAULT.sigma})")
     parser.add_argument("--tau", type=int, default=_DEFAULT.tau,
                         help=f"window: how many past values predict the next (default: {_DEFAULT.tau})")
     parser.add_argument("--n-train", type=int, default=_DEFAULT.n_train,
@@ -51,9 +52,14 @@ def run(args: argparse.Namespace) -> int:
         f"epoch {epoch}/{config.epochs}, train loss {loss:.6f}", flush=True))
     print_errors(result, steps)
     if args.json:
-        print(json.dumps({"config": config.as_dict(), "train_loss": result.train_loss,
-                          "mse_by_horizon": result.mse_by_horizon}))
+        print(json_line({"config": config.as_dict(), "train_loss": result.train_loss,
+                         "mse_by_horizon": result.mse_by_horizon}))
     return 0
+
+
+def _mse(value: float) -> str:
+    # a recursive forecast can grow without bound over a long horizon: say so rather than print inf or nan
+    return f"{value:.4f}" if math.isfinite(value) else "diverged"
 
 
 def print_errors(result, steps: tuple[int, ...]) -> None:
@@ -66,8 +72,7 @@ def print_errors(result, steps: tuple[int, ...]) -> None:
     table.add_column("MLP", justify="right")
     table.add_column(f"linear AR({c.tau})", justify="right")
     for k in steps:
-        table.add_row(str(k), f"{result.mse_by_horizon['mlp'][k - 1]:.4f}",
-                      f"{result.mse_by_horizon['linear'][k - 1]:.4f}")
+        table.add_row(str(k), *(_mse(result.mse_by_horizon[model][k - 1]) for model in ("mlp", "linear")))
     console = Console()
     console.print(table)
     console.print(f"noise variance sigma^2 = {c.sigma ** 2:.4f}: the least error any forecaster can reach",

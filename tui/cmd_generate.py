@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.config import MAX_SEED
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -19,7 +21,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, default=0.0, metavar="T",
                         help="0: greedy (default); higher: more adventurous sampling")
     parser.add_argument("--top-k", type=int, default=None, metavar="K", help="sample only from the K likeliest")
-    parser.add_argument("--seed", type=int, default=None, metavar="S", help="seed for sampling")
+    parser.add_argument("--seed", type=int, default=None, metavar="S",
+                        help=f"seed for sampling, 0 to {MAX_SEED:,}")
     parser.add_argument("--latest", action="store_true",
                         help="use the latest weights rather than the best-validation ones")
     parser.set_defaults(run=run)
@@ -27,33 +30,39 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _newest_checkpoint():
+    from engine.checkpoint_file import newest_checkpoint
     from engine.errors import CheckpointError
     from engine.paths import checkpoint_dir
 
-    found = sorted(checkpoint_dir().glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
-    if not found:
+    found = newest_checkpoint(checkpoint_dir())
+    if found is None:
         raise CheckpointError(f"no checkpoint in {checkpoint_dir()}; run `rnnplay train` or pass --checkpoint")
-    return found[-1]
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from engine.checkpoint import load_model
+    from engine.errors import ConfigError
+    from engine.escape import printable
     from engine.generate import generate, unknown_in_prefix
 
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise ConfigError(f"--seed {args.seed}: must be a whole number from 0 to {MAX_SEED:,}")
     model, vocab, meta = load_model(args.checkpoint or _newest_checkpoint(), device="cpu", best=not args.latest)
     token = meta["config"]["token"]
     unknown = unknown_in_prefix(vocab, args.prefix, token)
     if unknown:
-        print(f"rnnplay: not in the vocabulary, read as <unk>: {' '.join(map(repr, unknown))}", file=sys.stderr)
+        print(f"rnnplay: not in the vocabulary, read as <unk>: {' '.join(f'{printable(t)!r}' for t in unknown)}",
+              file=sys.stderr)
     generator = None if args.seed is None else torch.Generator().manual_seed(args.seed)
     stream = generate(model, vocab, args.prefix, args.chars, temperature=args.temperature,
                       top_k=args.top_k, generator=generator, token=token)
-    sys.stdout.write(args.prefix)
+    sys.stdout.write(printable(args.prefix))  # text from a checkpoint's vocabulary, shown, not obeyed
     sys.stdout.flush()
     for text in stream:
-        sys.stdout.write(text)
+        sys.stdout.write(printable(text))
         sys.stdout.flush()
     sys.stdout.write("\n")
     return 0

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from tui.options import add_source_arguments
+from engine.escape import json_line, printable
+from tui.options import add_mode_argument, add_source_arguments
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from engine.corpus import BUILTINS, MODES
+    from engine.corpus import BUILTINS
 
     parser = subparsers.add_parser(
         "stats", help="corpus statistics: top n-grams, Zipf's law, n-gram baselines",
@@ -20,8 +20,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help=f"{' or '.join(BUILTINS)} or a text file "
                              "(default: timemachine, else python-docs when it cannot be had)")
     parser.add_argument("--token", choices=("char", "word"), default="char", help="token level (default: char)")
-    parser.add_argument("--mode", choices=MODES, default="book",
-                        help="book: letters only, lowercased (default); raw: text as it is")
+    add_mode_argument(parser)
     parser.add_argument("--top", type=int, default=10, metavar="K", help="how many n-grams to list (default: 10)")
     add_source_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -32,20 +31,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from engine.stats import corpus_stats
 
-    stats = corpus_stats(args.corpus, token=args.token, mode=args.mode, top=args.top,
+    stats = corpus_stats(args.corpus, token=args.token, mode=args.mode or "book", top=args.top,
                          encoding=args.encoding, max_bytes=args.max_bytes)
     if args.json:
         if stats.notice:
-            print(f"rnnplay: {stats.notice}", file=sys.stderr)
-        print(json.dumps(stats.to_json(), ensure_ascii=False))
+            print(f"rnnplay: {printable(stats.notice)}", file=sys.stderr)
+        print(json_line(stats.to_json()))
     else:
         print_stats(stats)
     return 0
 
 
 def _show(gram: str, token: str) -> str:
-    # spaces inside character n-grams would be invisible in a table
-    return gram.replace(" ", "\u2423") if token == "char" else gram
+    """An n-gram for a table: control characters shown (engine.escape), and spaces inside
+    character n-grams as ␣, or they would be invisible."""
+    return printable(gram).replace(" ", "\u2423") if token == "char" else printable(gram)
 
 
 def print_stats(stats) -> None:
@@ -55,9 +55,9 @@ def print_stats(stats) -> None:
 
     console = Console()
     if stats.notice:
-        console.print(Text(stats.notice, style="yellow"))
+        console.print(Text(printable(stats.notice), style="yellow"))
 
-    summary = Table(title=f"Corpus: {stats.name}", show_header=False)
+    summary = Table(title=Text(f"Corpus: {printable(stats.name)}"), show_header=False)
     summary.add_column(style="bold")
     summary.add_column(justify="right")
     summary.add_row("characters", f"{stats.chars:,}")

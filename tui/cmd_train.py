@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import statistics
 import sys
 from pathlib import Path
 
-from tui.options import add_source_arguments, add_train_arguments, given_train_options, train_config_from_args
+from tui.options import (add_source_arguments, add_threads_argument, add_train_arguments, given_train_options,
+                          option_names, train_config_from_args)
 
 SAMPLE_PREFIX = "time traveller "
 SAMPLES = 10  # greedy samples printed over a run (every epoch gets a line)
@@ -22,7 +22,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "its GRU and LSTM, 10.1-10.3), "
                     "showing perplexity, gradient norm and speed; saves a checkpoint that "
                     "`rnnplay generate` and the app can write with.  Ctrl+C (or SIGTERM) stops after "
-                    "the current minibatch and saves.",
+                    "the current minibatch and saves.  The save path is checked before training: a new name "
+                    "in a writable folder, or an existing rnnplay checkpoint (which is replaced, and you are "
+                    "told so); never a folder, a device, a FIFO, the training text or another file.",
     )
     add_train_arguments(parser)
     add_source_arguments(parser)
@@ -31,10 +33,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "checkpoint folder)")
     parser.add_argument("--resume", metavar="PATH", default=None,
                         help="continue the run saved in this checkpoint (its configuration is kept; "
-                             "--epochs, --time-budget and --device may change)")
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="CPU threads for torch (default: 1; minibatches this small gain little from more, "
-                             "and lose much when other programs share the cores)")
+                             "--epochs, --time-budget and --device may change, and --corpus says where the "
+                             "run's text is now if it moved: it must be the same text)")
+    add_threads_argument(parser)
     parser.add_argument("--json", action="store_true",
                         help="progress on stderr and one JSON summary line on stdout")
     parser.set_defaults(run=run)
@@ -48,12 +49,13 @@ def _make_trainer(args):
     from engine.vocab import corpus_from_text
 
     if args.resume:
-        trainer = Trainer.load(args.resume, device=args.device, encoding=args.encoding, max_bytes=args.max_bytes)
         given = given_train_options(args)
-        ignored = sorted(set(given) - {"epochs", "time_budget", "device"})
+        ignored = set(given) - {"epochs", "time_budget", "device"}
         if ignored:
-            raise ConfigError(f"--resume keeps the checkpoint's configuration; drop {', '.join(ignored)} "
-                              f"(only --epochs, --time-budget and --device may change)")
+            raise ConfigError(f"--resume keeps the checkpoint's configuration; drop {option_names(ignored)} "
+                              f"(only --epochs, --time-budget, --device and --corpus may be given)")
+        trainer = Trainer.load(args.resume, source=args.corpus, device=args.device, encoding=args.encoding,
+                               max_bytes=args.max_bytes)
         for name in ("epochs", "time_budget"):
             if name in given:
                 setattr(trainer.config, name, given[name])
@@ -62,7 +64,7 @@ def _make_trainer(args):
     config = train_config_from_args(args)
     text = (read_source(args.corpus, encoding=args.encoding, max_bytes=args.max_bytes) if args.corpus
             else default_source())
-    corpus, vocab = corpus_from_text(text.text, token=config.token, max_tokens=config.max_tokens)
+    corpus, vocab = corpus_from_text(text.text, token=config.token, mode=config.mode, max_tokens=config.max_tokens)
     return Trainer(config, corpus, vocab, corpus_name=corpus_name(text)), text.notice
 
 
@@ -84,6 +86,13 @@ def _sample(trainer, *, best: bool) -> str:
     return SAMPLE_PREFIX + "".join(generate(model, trainer.vocab, SAMPLE_PREFIX, length))
 
 
+def _quoted(sample: str) -> str:
+    """A sample as the terminal shows it: quoted, its control characters shown (engine.escape)."""
+    from engine.escape import printable
+
+    return f"'{printable(sample)}'"
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -92,7 +101,7 @@ def _epoch_line(record, sample: str | None) -> str:
     line = (f"epoch {record.epoch:4d}  train ppl {record.train_perplexity:8.3f}  "
             f"val ppl {_fmt(record.val_perplexity):>8}{'*' if record.is_best else ' '}  "
             f"{record.tokens_per_sec:9,.0f} tok/s  {record.elapsed:7.1f} s")
-    return line if sample is None else f"{line}  {sample!r}"
+    return line if sample is None else f"{line}  {_quoted(sample)}"
 
 
 class RunLog:
@@ -146,22 +155,26 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from engine.errors import ConfigError
+    from engine.checkpoint_file import check_save_target
+    from engine.escape import json_line, printable
     from engine.train import EpochRecord
 
-    console = Console(stderr=args.json, highlight=False, soft_wrap=True)
-    if args.threads < 1:
-        raise ConfigError(f"--threads {args.threads}: must be at least 1")
+    # no markup: a sample or a path may hold [brackets] that rich would read as styles
+    console = Console(stderr=args.json, highlight=False, soft_wrap=True, markup=False)
     torch.set_num_threads(args.threads)
     trainer, notice = _make_trainer(args)
     if notice:
-        print(f"rnnplay: {notice}", file=sys.stderr)
+        print(f"rnnplay: {printable(notice)}", file=sys.stderr)
     save_path = _save_path(args, trainer)
+    replacing = check_save_target(save_path, corpus=trainer.corpus_name, resumed=args.resume)
+    if replacing:
+        print(f"rnnplay: {printable(replacing)}", file=sys.stderr)
     cfg = trainer.config
     if cfg.optimizer == "adam" and cfg.lr >= ADAM_LR_WARNING:
         print(f"rnnplay: lr {cfg.lr:g} is far above Adam's usual range (around 0.001-0.01); "
               f"the book's recipe is --optimizer sgd --lr 1", file=sys.stderr)
-    console.print(f"training on {trainer.corpus_name} ({cfg.token}, vocabulary {len(trainer.vocab)}) on "
+    console.print(f"training on {printable(trainer.corpus_name)} ({cfg.mode} {cfg.token}s, "
+                  f"vocabulary {len(trainer.vocab)}) on "
                   f"{trainer.device}: {cfg.cell}, {cfg.layers} layer(s), hidden {cfg.hidden}, "
                   f"{f'embedding {cfg.embed}, ' if cfg.embed else ''}dropout {cfg.dropout:g}, "
                   f"weight decay {cfg.weight_decay:g}, steps {cfg.steps}, batch {cfg.batch}, {cfg.optimizer} lr "
@@ -218,16 +231,16 @@ def run(args: argparse.Namespace) -> int:
         if trainer.dirty and not aborted:
             saved = _try_save(trainer, save_path, "the previous checkpoint, if any, is unchanged")
     if saved:
-        console.print(f"saved {save_path}")
+        console.print(f"saved {printable(str(save_path))}")
     summary = log.summary(save_path if saved else None)
     if args.json:
-        print(json.dumps(summary), flush=True)
+        print(json_line(summary), flush=True)
     else:
         console.print(f"{summary['epochs']} epochs, {summary['steps']} steps in {summary['seconds']:.1f} s "
                       f"({summary['tokens_per_sec']:,.0f} tok/s); train perplexity "
                       f"{_fmt(summary['train_perplexity'])}, best validation perplexity "
                       f"{_fmt(summary['best_val_perplexity'])}")
-        console.print(f"sample: {summary['sample']!r}")
+        console.print(f"sample: {_quoted(summary['sample'])}")
     if interrupted:
         return 128 + interrupted
     return 0 if saved else 1

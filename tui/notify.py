@@ -12,8 +12,9 @@ def error_line(error: BaseException) -> str:
     Only its first line, cut to MAX_LINE.  It may hold brackets (a path, a torch message): show it
     with markup off, or a stray ``[/x]`` crashes the renderer."""
     from engine.errors import RnnplayError
+    from engine.escape import printable
 
-    message = str(error).strip().split("\n", 1)[0]
+    message = printable(str(error).strip().split("\n", 1)[0])
     name = error.__class__.__name__
     line = message if isinstance(error, RnnplayError) else f"{name}: {message}" if message else name
     return line if len(line) <= MAX_LINE else line[:MAX_LINE - 1] + "…"

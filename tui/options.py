@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from engine.config import (ADAM_LR, CELL_DEFAULTS, CELLS, DEFAULT_LR, DEVICES, ITERATORS, OPTIMIZERS, SCHEDULES,
-                           TrainConfig)
+from engine.config import (ADAM_LR, CELL_DEFAULTS, CELLS, DEFAULT_LR, DEVICES, ITERATORS, MAX_CLIP, MAX_LR,
+                           MAX_SECONDS, MAX_SEED, MAX_WEIGHT_DECAY, OPTIMIZERS, SCHEDULES, TrainConfig)
+from engine.corpus import MODES
 from engine.vocab import TOKEN_LEVELS
 
 _D = TrainConfig()
@@ -33,6 +34,34 @@ def byte_size(value: str) -> int:
     if size < 1:
         raise argparse.ArgumentTypeError(f"{value!r}: the size cap must be at least 1 byte")
     return size
+
+
+def threads(value: str) -> int:
+    """A thread count from 1 to the cores this process may use: more only makes the threads wait
+    for each other (a hundred times slower, measured)."""
+    from engine.sysinfo import usable_cpus
+
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= count <= usable_cpus():
+        raise argparse.ArgumentTypeError(f"{value}: this machine gives rnnplay {usable_cpus()} CPU core(s); "
+                                         f"use 1 to {usable_cpus()}")
+    return count
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=threads, default=1, metavar="N",
+                        help="CPU threads for torch, at most the number of cores (default: 1; minibatches this "
+                             "small gain little from more, and lose much when other programs share the cores)")
+
+
+def add_mode_argument(parser) -> None:
+    """``--mode``: how a text becomes tokens (engine.corpus.preprocess); default None, read as book."""
+    parser.add_argument("--mode", choices=MODES, help="book: letters only, lowercased, as the book does "
+                        "(default); raw: the text as it is, case, punctuation and any script kept "
+                        "(Chinese, Cyrillic, ...)")
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +87,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"{' or '.join(BUILTINS)} or a text file (default: timemachine, "
                             "else python-docs when it cannot be had)")
     group.add_argument("--token", choices=TOKEN_LEVELS, help=f"token level (default: {_D.token})")
+    add_mode_argument(group)
     group.add_argument("--iter", choices=ITERATORS,
                        help=f"minibatches: sequential partitioning carries the state across them, random "
                             f"sampling starts each from a fresh state (default: {_D.iterator})")
@@ -74,33 +104,36 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        help="gru/lstm: feed the first layer an E-wide embedding of the tokens (with dropout), "
                             "0 for the book's one-hot vectors (default: " + _per_cell("embed") + ")")
     group.add_argument("--weight-decay", type=float, metavar="W",
-                       help="weight decay: decoupled (AdamW) with adam, L2 with sgd (default: "
+                       help=f"weight decay, 0 to {MAX_WEIGHT_DECAY:g}: decoupled (AdamW) with adam, L2 with sgd "
+                            "(default: "
                             + _per_cell("weight_decay") + ")")
     group.add_argument("--steps", type=int, metavar="T", help=f"time steps per sequence (default: {_D.steps})")
     group.add_argument("--batch", type=int, metavar="B", help="sequences per minibatch (default: "
                        + _per_cell("batch") + ")")
-    group.add_argument("--lr", type=float, help="learning rate (default: " + ", ".join(
+    group.add_argument("--lr", type=float, help=f"learning rate, above 0, at most {MAX_LR:g} (default: " + ", ".join(
         f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items()) + "".join(
         f"; {lr:g} for adam with the {cell}" for cell, lr in ADAM_LR.items()) + ")")
     group.add_argument("--schedule", choices=SCHEDULES,
                        help="the learning rate: constant, or cosine from --lr down to 0 at the end of the run "
                             "(--time-budget, else --epochs) (default: " + _per_cell("schedule") + ")")
     group.add_argument("--clip", type=float, metavar="THETA",
-                       help=f"clip the gradients' global norm to this (default: {_D.clip:g})")
+                       help=f"clip the gradients' global norm to this, above 0, at most {MAX_CLIP:g} "
+                            f"(default: {_D.clip:g})")
     group.add_argument("--optimizer", choices=OPTIMIZERS,
                        help=f"sgd is the book's; adam learns faster (default: {_D.optimizer}, but sgd when --lr is "
                             f"given without --optimizer, as in the book's recipes)")
     group.add_argument("--epochs", type=int, metavar="N",
                        help=f"passes over the text (default: {_D.epochs}; with --time-budget, no limit)")
     group.add_argument("--max-tokens", type=int, metavar="M",
-                       help="use only the first M tokens (default: all)")
+                       help="use only the first M tokens (default: all of them; so does 0 or less)")
     group.add_argument("--val-fraction", type=float, metavar="F",
                        help=f"hold out the last fraction F of the tokens for validation, 0 for none "
                             f"(default: {_D.val_fraction:g})")
     group.add_argument("--time-budget", type=float, metavar="SECONDS",
-                       help="stop once the run has trained this many seconds, resumed parts included "
-                            "(default: no limit)")
-    group.add_argument("--seed", type=int, metavar="S", help=f"random seed (default: {_D.seed})")
+                       help=f"stop once the run has trained this many seconds (at most {MAX_SECONDS:,}), "
+                            "resumed parts included (default: no limit)")
+    group.add_argument("--seed", type=int, metavar="S",
+                       help=f"random seed, 0 to {MAX_SEED:,} (default: {_D.seed})")
     group.add_argument("--device", metavar="D",
                        help=f"{'|'.join(DEVICES)}; auto picks CUDA when present (default: {_D.device})")
 
@@ -114,6 +147,12 @@ def given_train_options(args: argparse.Namespace) -> dict:
         if field in names and value is not None:
             given[field] = value
     return given
+
+
+def option_names(fields_: dict | set) -> str:
+    """The command-line spelling of TrainConfig fields, e.g. ``--iter, --weight-decay``."""
+    dests = {field: dest for dest, field in _FIELD.items()}
+    return ", ".join(f"--{dests.get(field, field).replace('_', '-')}" for field in sorted(fields_))
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from engine.escape import printable
 from tui.messages import CorpusLoaded
 from tui.notify import notify_error
 from tui.widgets.plots import ZipfPlot
@@ -19,14 +20,15 @@ TOKEN_CHOICES = [("characters", "char"), ("words", "word")]
 
 
 def ngram_table(stats) -> Table:
-    """Top uni/bi/trigrams side by side; spaces inside char n-grams shown as ␣.
+    """Top uni/bi/trigrams side by side; spaces inside char n-grams shown as ␣, control characters
+    as symbols (engine.escape: an ESC in a raw corpus must not reach the terminal).
 
     Grams go in as Text: a raw corpus has n-grams like ``[/]`` that Rich would read as markup."""
     table = Table(box=None, pad_edge=False, padding=(0, 1), expand=True)
     for n in (1, 2, 3):
         table.add_column(f"{n}-gram", ratio=2 + n, no_wrap=True, overflow="ellipsis")
         table.add_column("count", justify="right", style="dim")
-    shown = (lambda g: g.replace(" ", "␣")) if stats.token == "char" else (lambda g: g)
+    shown = (lambda g: printable(g).replace(" ", "␣")) if stats.token == "char" else printable
     rows = max(len(grams) for grams in stats.top.values())
     for i in range(rows):
         cells = []
@@ -58,11 +60,11 @@ def baseline_table(stats) -> Table:
 
 
 def summary_text(stats) -> Text:
-    text = Text.assemble((stats.name, "bold"), "\n",
-                         f"{stats.chars:,} characters · {stats.tokens:,} {stats.token} tokens · "
+    text = Text.assemble((printable(stats.name), "bold"), "\n",
+                         f"{stats.chars:,} characters · {stats.tokens:,} {stats.token} tokens ({stats.mode} mode) · "
                          f"vocabulary {stats.vocab_size:,}")
     if stats.notice:
-        text.append(f"\n{stats.notice}", style="italic")
+        text.append(f"\n{printable(stats.notice)}", style="italic")
     return text
 
 
@@ -72,10 +74,11 @@ class CorpusPane(VerticalScroll):
     BORDER_TITLE = "Corpus"
     BORDER_SUBTITLE = "↓ Zipf plot · n-gram baselines · switch corpus"
 
-    def __init__(self, source: str | None = None, **kwargs):
+    def __init__(self, source: str | None = None, mode: str = "book", **kwargs):
         super().__init__(**kwargs)
         self.source = source        # None: engine.corpus.default_source()
         self.token = "char"
+        self.mode = mode            # the training form's preprocessing: the statistics follow it
         self._text = None           # the CorpusText of the current source, read once
         self._requested = False     # a load() was asked for
 
@@ -99,23 +102,29 @@ class CorpusPane(VerticalScroll):
         if not self._requested:  # a checkpoint given at launch may have asked for its corpus first
             self.load(self.source, self.token)
 
-    def load(self, source: str | None, token: str) -> None:
+    def load(self, source: str | None, token: str, mode: str | None = None) -> None:
         """Compute the statistics in a thread; the result arrives as CorpusLoaded."""
         self._requested = True
+        self.mode = mode or self.mode
         same_source = source == self.source and self._text is not None
         self.query_one("#corpus-error", Static).display = False
         self.query_one("#corpus-summary").loading = True
-        self.run_worker(partial(self._compute, source, token, self._text if same_source else None),
+        self.run_worker(partial(self._compute, source, token, self.mode, self._text if same_source else None),
                         name="corpus statistics", group="corpus", thread=True, exclusive=True,
                         exit_on_error=False)
 
-    def _compute(self, source: str | None, token: str, text) -> None:
+    def set_mode(self, mode: str) -> None:
+        """Show the statistics of the text as ``mode`` (book or raw) preprocesses it."""
+        if mode != self.mode:
+            self.load(self.source, self.token, mode)
+
+    def _compute(self, source: str | None, token: str, mode: str, text) -> None:
         from engine.corpus import default_source, read_source
         from engine.stats import corpus_stats
 
         if text is None:
             text = default_source() if source is None else read_source(source)
-        stats = corpus_stats(text=text, token=token)
+        stats = corpus_stats(text=text, token=token, mode=mode)
         if not get_current_worker().is_cancelled:
             self.post_message(CorpusLoaded(source, text, stats))
 

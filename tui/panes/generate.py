@@ -16,6 +16,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from engine.errors import ConfigError
+from engine.escape import printable
 from tui.messages import GeneratedChunk, GenerationEnded
 from tui.notify import error_line, notify_error
 from tui.widgets.prompt import PromptInput
@@ -36,7 +38,8 @@ def stream(pane, run: int, trainer, prompt: str, length: int, temperature: float
     token = trainer.config.token
     unknown = unknown_in_prefix(trainer.vocab, prompt, token)
     if unknown:
-        named = " ".join(map(repr, unknown[:SHOWN_UNKNOWN])) + (" …" if len(unknown) > SHOWN_UNKNOWN else "")
+        named = " ".join(repr(printable(unseen)) for unseen in unknown[:SHOWN_UNKNOWN])
+        named += " …" if len(unknown) > SHOWN_UNKNOWN else ""
         pane.app.notify(f"not in the vocabulary, read as <unk>: {named}", severity="warning", markup=False)
     model = trainer.snapshot_model()
     buffer: list[str] = []
@@ -92,7 +95,6 @@ class GeneratePane(Vertical):
 
     def settings(self) -> tuple[int, float, int | None]:
         """(length, temperature, top_k) from the controls; greedy is temperature 0."""
-        from engine.errors import ConfigError
 
         def number(widget_id: str, kind, name: str):
             raw = self.query_one(widget_id, Input).value.strip()
@@ -126,7 +128,7 @@ class GeneratePane(Vertical):
         status = self.query_one("#gen-status", Static)
         try:
             length, temperature, top_k = self.settings()
-        except Exception as exc:  # ConfigError from the controls
+        except ConfigError as exc:  # a control that is not a number, or out of range
             status.update(error_line(exc))
             return
         trainer = self.app.trainer
@@ -166,5 +168,7 @@ class GeneratePane(Vertical):
             self.query_one("#gen-status", Static).update(notify_error(self, event.worker.error, "generate"))
 
     def _show(self) -> None:
-        self.query_one("#gen-output", Static).update(Text.assemble((self.prompt, "bold"), self.output))
+        # text from the model's vocabulary, and a pasted prompt, shown rather than obeyed (engine.escape)
+        self.query_one("#gen-output", Static).update(Text.assemble((printable(self.prompt), "bold"),
+                                                                   printable(self.output)))
         self.query_one("#gen-scroll", VerticalScroll).scroll_end(animate=False)

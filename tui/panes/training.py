@@ -15,8 +15,11 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine import paths
 from engine.corpus import corpus_name
+from engine.errors import ConfigError
+from engine.escape import printable
 from tui.messages import Saved, TrainerReady, TrainingEnded, TrainingTick
 from tui.notify import error_line, notify_error
+from tui.save_checks import save_after_checks
 from tui.screens.dialogs import PathDialog, discard_dialog
 from tui.widgets.gradients import GradientReadout
 from tui.widgets.plots import PerplexityCurve, SessionCurves
@@ -89,12 +92,13 @@ class TrainingPane(Vertical):
 
     BORDER_TITLE = "Training"
 
-    def __init__(self, config=None, checkpoint: str | None = None, **kwargs):
+    def __init__(self, config=None, checkpoint: str | None = None, corpus: str | None = None, **kwargs):
+        """``checkpoint``: a run to load at once; ``corpus``: where its text is now, if it moved."""
         super().__init__(**kwargs)
         from engine.config import TrainConfig
 
         self.base_config = config or TrainConfig()
-        self.preset_checkpoint = checkpoint
+        self.preset_checkpoint, self.preset_corpus = checkpoint, corpus
         self.trainer = None
         self.running = False        # a training worker is alive
         self._start_when_ready = False
@@ -123,7 +127,7 @@ class TrainingPane(Vertical):
         self.query_one(SessionCurves).display = False
         self._sync_buttons()
         if self.preset_checkpoint:
-            self.load(self.preset_checkpoint)
+            self.load(self.preset_checkpoint, source=self.preset_corpus)
 
     def warm_up(self) -> None:
         """Import torch and the trainer in a thread, so that the first Start does not wait for them."""
@@ -142,7 +146,7 @@ class TrainingPane(Vertical):
             return
         try:
             config = self.query_one(TrainForm).config(self.base_config)
-        except Exception as exc:  # ConfigError from the form
+        except ConfigError as exc:  # the form's only error: a field that is not a number, or out of range
             self._error(error_line(exc))
             return
         text = self.app.corpus_text
@@ -158,7 +162,8 @@ class TrainingPane(Vertical):
     def _build(self, config, text) -> None:
         from engine.vocab import corpus_from_text
 
-        corpus, vocab = corpus_from_text(text.text, token=config.token, max_tokens=config.max_tokens)
+        corpus, vocab = corpus_from_text(text.text, token=config.token, mode=config.mode,
+                                         max_tokens=config.max_tokens)
         self.post_message(TrainerReady(trainer_class()(config, corpus, vocab, corpus_name=corpus_name(text))))
 
     def _run(self) -> None:
@@ -216,14 +221,19 @@ class TrainingPane(Vertical):
             self.app.notify("nothing to save yet: train (F5) or load a checkpoint first", severity="warning")
             return
         self.app.push_screen(PathDialog("Save the training state to:", default_checkpoint(self.trainer)),
-                             lambda path: path and self.save(path))
+                             lambda path: path and save_after_checks(self, path))
 
     def save(self, path: str | None = None, *, then_quit: bool = False) -> None:
-        """Write a checkpoint in a thread (the trainer's lock makes this safe mid-training)."""
+        """Write a checkpoint in a thread (the trainer's lock makes this safe mid-training); a
+        target that must not be written (a folder, a device, the corpus, a file that is not a
+        checkpoint) is an error notice, and the app stays open."""
+        from engine.checkpoint_file import check_save_target
+
         path = path or default_checkpoint(self.trainer)
         trainer = self.trainer
 
         def write() -> None:
+            check_save_target(path, corpus=trainer.corpus_name)
             trainer.save(path)
             self.post_message(Saved(path, then_quit))
 
@@ -238,11 +248,12 @@ class TrainingPane(Vertical):
         self.app.push_screen(PathDialog("Load a checkpoint from:", str(checkpoint_dir()) + "/"),
                              lambda path: path and self.load(path))
 
-    def load(self, path: str) -> None:
-        self.query_one("#train-status", Static).update(f"loading {path}…")
+    def load(self, path: str, *, source: str | None = None) -> None:
+        """Load a checkpoint in a thread; ``source``: where the run's text is now, if it moved."""
+        self.query_one("#train-status", Static).update(f"loading {printable(path)}…")
 
         def read() -> None:
-            self.post_message(TrainerReady(trainer_class().load(path), path))
+            self.post_message(TrainerReady(trainer_class().load(path, source=source), path))
 
         self.run_worker(read, name="load", group="trainer", thread=True, exclusive=True, exit_on_error=False)
 
@@ -274,7 +285,7 @@ class TrainingPane(Vertical):
         self.query_one(GradientReadout).reset(trainer.config.clip)
         self.show_baseline()
         if message.path:
-            self.app.notify(f"loaded {message.path}: epoch {trainer.epoch}, step {trainer.global_step}",
+            self.app.notify(f"loaded {printable(message.path)}: epoch {trainer.epoch}, step {trainer.global_step}",
                             title="checkpoint", markup=False)
         self._show_status()
         self._sync_buttons()
@@ -318,7 +329,7 @@ class TrainingPane(Vertical):
 
     @on(Saved)
     def _saved(self, message: Saved) -> None:
-        self.app.notify(f"saved {message.path}", title="checkpoint", markup=False)
+        self.app.notify(f"saved {printable(message.path)}", title="checkpoint", markup=False)
         if message.then_quit:
             self.app.shut_down()
 

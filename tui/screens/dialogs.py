@@ -21,7 +21,7 @@ class Dialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Label(self.question)
+            yield Label(self.question, markup=False)  # a question may hold a path with [brackets]
             with Horizontal(classes="dialog-buttons"):
                 for answer, text in self.answers:
                     yield Button(text, id=answer, variant="primary" if answer == self.answers[0][0] else "default")
@@ -31,9 +31,19 @@ class Dialog(ModalScreen[str | None]):
         self.dismiss(event.button.id if event.button.id != "cancel" else None)
 
 
-def quit_dialog() -> Dialog:
-    return Dialog("The model has training that is not saved.",
+def quit_dialog(where: str) -> Dialog:
+    """``where``: what "Save and quit" would write (and replace)."""
+    from engine.escape import printable
+
+    return Dialog(f"The model has training that is not saved.\n{printable(where)}",
                   [("save", "Save and quit"), ("quit", "Quit without saving"), ("cancel", "Cancel")])
+
+
+def replace_dialog(notice: str) -> Dialog:
+    """Asks before a save replaces an existing checkpoint (``notice`` says which)."""
+    from engine.escape import printable
+
+    return Dialog(f"{printable(notice)}.", [("replace", "Replace it"), ("cancel", "Cancel")])
 
 
 def discard_dialog() -> Dialog:

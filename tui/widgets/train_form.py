@@ -12,6 +12,7 @@ from textual.widgets import Input, Label, Select
 FIELDS = {
     "cell": ("cell", ("rnn", "gru", "lstm")),
     "token": ("token", ("char", "word")),
+    "mode": ("text", ("book", "raw")),  # book: letters a-z only; raw: every character (any script)
     "iterator": ("iterator", ("random", "sequential")),
     "hidden": ("hidden", None),
     "layers": ("layers", None),
