@@ -111,6 +111,11 @@ def truncation_dropped(C: torch.Tensor, k: int) -> tuple[torch.Tensor, float]:
     return per_t, float(per_t[:reachable].mean()) if reachable > 0 else 0.0
 
 
+def mean_by_distance(C: torch.Tensor) -> torch.Tensor:
+    """m[d] = the mean of C[t, t + d] over t: how large a path of d steps back through time is."""
+    return torch.stack([torch.diagonal(C, offset=d).mean() for d in range(C.shape[0])])
+
+
 def corpus_row(tokens: torch.Tensor, row: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(X, Y)`` of row ``row`` of a token sequence cut into rows of ``steps`` tokens: X the tokens
     row·steps ... row·steps + steps - 1, Y the same shifted by one (the next tokens)."""

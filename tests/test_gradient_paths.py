@@ -10,7 +10,7 @@ import engine.model
 from engine.bptt import bptt_gradients
 from engine.cells import build_model
 from engine.errors import ConfigError
-from engine.gradient_paths import bptt_paths, corpus_row, path_shares, truncation_dropped
+from engine.gradient_paths import bptt_paths, corpus_row, mean_by_distance, path_shares, truncation_dropped
 from engine.unroll import unroll
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -197,3 +197,9 @@ def test_corpus_rows_are_consecutive_windows():
     with pytest.raises(ConfigError, match="too few"):
         corpus_row(tokens, 0, 30)
     assert len(corpus_row(tokens, 0, 22)[0]) == 22
+
+
+def test_mean_by_distance_averages_the_diagonals():
+    C = torch.arange(16.0).reshape(4, 4).triu()
+    m = mean_by_distance(C)
+    assert m.tolist() == [(0 + 5 + 10 + 15) / 4, (1 + 6 + 11) / 3, (2 + 7) / 2, 3.0]
