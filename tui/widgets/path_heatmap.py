@@ -128,9 +128,10 @@ class PathHeatmap(Widget, can_focus=True):
                 text.append(*self._cell(s, t, top, cell))
             text.append("\n")
         text.append(f"k={self.k}".rjust(label - 1)[:label - 1] + " ", style="dim")
-        for t in visible_t:
+        most = max(self.dropped, default=0.0)
+        for t in visible_t:  # bars relative to the largest dropped share, named in the legend
             share = self.dropped[t] if t < len(self.dropped) else 0.0
-            bar = BARS[0] if share <= 0 else BARS[max(1, round(share * (len(BARS) - 1)))]
+            bar = BARS[0] if share <= 0 else BARS[max(1, round(share / most * (len(BARS) - 1)))]
             text.append(bar * cell, style="bold" if t == self.t else "")
         text.append("\n")
         text.append_text(self._legend())
@@ -167,5 +168,5 @@ class PathHeatmap(Widget, can_focus=True):
             legend.append(" ", style=Style(bgcolor=colour))
         legend.append(" max  ", style="dim")
         legend.append("·", style=Style(color=_ink(PALETTE[4]), bgcolor=PALETTE[4]))
-        legend.append(" cut", style="dim")
+        legend.append(f" cut  █ {max(self.dropped, default=0.0):.1%} cut", style="dim")
         return legend
