@@ -4,7 +4,7 @@ The loss of a sequence is the sum of the losses of its steps, L = L_0 + ... + L_
 reaches L_s (s >= t) only through h_{t+1}, ..., h_s, so the gradient reaching h_t splits into one
 term per later loss, each term one path through time:
 
-    dL/dh_t = Σ_{s >= t} ∂L_s/∂h_t,    ∂L_s/∂h_t = ∂L_s/∂h_s · ∂h_s/∂h_{s-1} ··· ∂h_{t+1}/∂h_t
+    dL/dh_t = Σ_{s >= t} ∂L_s/∂h_t,   ∂L_s/∂h_t = ∂L_s/∂h_s · ∂h_s/∂h_{s-1} ··· ∂h_{t+1}/∂h_t
 
 For the book's RNN each factor is ∂h_{k}/∂h_{k-1} = diag(1 - h_k²) W_hh^T, and a product of s - t of
 them shrinks or grows geometrically with s - t: the vanishing and exploding gradients that
@@ -111,15 +111,26 @@ def truncation_dropped(C: torch.Tensor, k: int) -> tuple[torch.Tensor, float]:
     return per_t, float(per_t[:reachable].mean()) if reachable > 0 else 0.0
 
 
+def gradient_norms(G: torch.Tensor) -> torch.Tensor:
+    """||dL/dh_t|| = ||Σ_s G[t, s]|| for every t: the norm of the sum of the terms, at most their
+    norms' sum Σ_s C[t, s] (terms that point different ways cancel)."""
+    return torch.linalg.vector_norm(G.sum(1), dim=-1)
+
+
 def mean_by_distance(C: torch.Tensor) -> torch.Tensor:
     """m[d] = the mean of C[t, t + d] over t: how large a path of d steps back through time is."""
     return torch.stack([torch.diagonal(C, offset=d).mean() for d in range(C.shape[0])])
 
 
+def num_rows(num_tokens: int, steps: int) -> int:
+    """How many rows of ``steps`` tokens (and their next tokens) a text of ``num_tokens`` holds."""
+    return (num_tokens - 1) // steps
+
+
 def corpus_row(tokens: torch.Tensor, row: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(X, Y)`` of row ``row`` of a token sequence cut into rows of ``steps`` tokens: X the tokens
     row·steps ... row·steps + steps - 1, Y the same shifted by one (the next tokens)."""
-    rows = (len(tokens) - 1) // steps
+    rows = num_rows(len(tokens), steps)
     if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < rows:
         raise ConfigError(f"row {row!r}: the text has {rows:,} rows of {steps} steps; use 0 to {rows - 1:,}"
                           if rows else f"the text has {len(tokens):,} tokens, too few for one row of {steps} "

@@ -48,7 +48,8 @@ def first_minibatches(corpus, batch: int, steps: int, iterator: str, count: int,
     for name, value, high in (("batch", batch, 100_000), ("steps", steps, 10_000), ("count", count, MAX_COUNT)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
             raise ConfigError(f"{name} {value!r}: must be a whole number from 1 to {high:,}")
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction <= 0.5:
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) \
+            or not 0 <= val_fraction <= 0.5:
         raise ConfigError(f"val_fraction {val_fraction!r}: must be from 0 to 0.5")
     if iterator not in ITERATORS:
         raise ConfigError(f"iterator {iterator!r}: use one of: {', '.join(ITERATORS)}")
@@ -60,7 +61,8 @@ def first_minibatches(corpus, batch: int, steps: int, iterator: str, count: int,
     for j, (X, Y) in zip(range(count), positions):
         starts = X[:, 0].tolist()
         minibatches.append([
-            MinibatchRow(j, i, start, train[X[i]].tolist(), train[Y[i]].tolist(), continues=bool(ends) and start == ends[i])
+            MinibatchRow(j, i, start, train[X[i]].tolist(), train[Y[i]].tolist(),
+                         continues=bool(ends) and start == ends[i])
             for i, start in enumerate(starts)])
         ends = [start + steps for start in starts]
     return minibatches

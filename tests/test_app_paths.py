@@ -79,7 +79,8 @@ async def test_paths_follow_training_and_read_out_the_cell_under_the_cursor(tiny
         shares = path_shares(C)
         sentence = rendered(app, "#paths-cell")
         assert sentence.startswith(f"dL/dh_3 receives {shares[2, 2]:.0%} from L_3 directly, "
-                                   f"{shares[2, 3]:.0%} from L_4 via 1 step, {shares[2, 4]:.0%} from L_5 via 2 steps")
+                                   f"{shares[2, 3]:.0%} from L_4 via 1 step, "
+                                   f"{shares[2, 4]:.0%} from L_5 via 2 steps")
         assert f"‖∂L_7/∂h_3‖ = {C[2, 6]:.2e}" in sentence
         # the truncation control: k starts at T - 1 = 7 here (no path is longer), then down to 2
         assert "k = 7" in rendered(app, "#paths-truncation")

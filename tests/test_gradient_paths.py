@@ -10,7 +10,8 @@ import engine.model
 from engine.bptt import bptt_gradients
 from engine.cells import build_model
 from engine.errors import ConfigError
-from engine.gradient_paths import bptt_paths, corpus_row, mean_by_distance, path_shares, truncation_dropped
+from engine.gradient_paths import (bptt_paths, corpus_row, gradient_norms, mean_by_distance, num_rows, path_shares,
+                                   truncation_dropped)
 from engine.unroll import unroll
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -85,6 +86,7 @@ def test_the_paths_add_up_to_the_hand_derived_gradient(cell, layers, embed, monk
         assert G.shape == (T, T, model.num_hiddens) and C.shape == (T, T)
         want = fused_dL_dh(model, X, Y, layer, monkeypatch)
         torch.testing.assert_close(G.sum(1), want, atol=1e-5, rtol=1e-4, msg=f"layer {layer}")
+        torch.testing.assert_close(gradient_norms(G), want.norm(dim=-1), atol=1e-5, rtol=1e-4)
     # -1 is the top layer
     torch.testing.assert_close(bptt_paths(model, X, Y, layer=-1)[1], bptt_paths(model, X, Y, layer=layers - 1)[1])
 
@@ -125,7 +127,8 @@ def test_the_rnn_paths_add_up_to_bptt_gradients_dh_norms():
     X, Y = sequence(4)
     _, G = bptt_paths(model, X, Y)
     p = dict(model.named_parameters())
-    ref = bptt_gradients(X[None], Y[None], model.begin_state(1), p["W_xh"], p["W_hh"], p["b_h"], p["W_hq"], p["b_q"])
+    ref = bptt_gradients(X[None], Y[None], model.begin_state(1),
+                         *(p[name] for name in ("W_xh", "W_hh", "b_h", "W_hq", "b_q")))
     torch.testing.assert_close(G.sum(1).norm(dim=-1) / T, ref["dh_norms"], atol=1e-6, rtol=1e-4)
 
 
@@ -197,6 +200,7 @@ def test_corpus_rows_are_consecutive_windows():
     with pytest.raises(ConfigError, match="too few"):
         corpus_row(tokens, 0, 30)
     assert len(corpus_row(tokens, 0, 22)[0]) == 22
+    assert [num_rows(23, steps) for steps in (5, 22, 23)] == [4, 1, 0]
 
 
 def test_mean_by_distance_averages_the_diagonals():

@@ -50,7 +50,8 @@ def test_sequential_rows_continue_one_another_exactly():
 
 def test_random_rows_continue_only_where_they_happen_to():
     preview = first_minibatches(text_corpus(2000), 4, 5, "random", 20, seed=1)
-    flags = [(b[i].continues, b[i].start == a[i].start + 5) for a, b in zip(preview, preview[1:]) for i in range(4)]
+    flags = [(b[i].continues, b[i].start == a[i].start + 5)
+             for a, b in zip(preview, preview[1:]) for i in range(4)]
     assert all(flag == truth for flag, truth in flags)
     assert sum(flag for flag, _ in flags) < len(flags) / 4  # random sampling: rarely, by chance
 

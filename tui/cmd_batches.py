@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
                                     val_fraction=args.val_fraction)
     if args.json:
         rows = [{**asdict(row), "X_text": tokens_text(vocab, row.X, args.token),
-                 "Y_text": tokens_text(vocab, row.Y, args.token)} for minibatch in minibatches for row in minibatch]
+                 "Y_text": tokens_text(vocab, row.Y, args.token)}
+                for minibatch in minibatches for row in minibatch]
         print(json.dumps({"corpus": text.name, "batch": args.batch, "steps": args.steps, "iter": args.iter,
                           "seed": args.seed, "minibatches": len(minibatches), "rows": rows}, ensure_ascii=False))
         return 0

@@ -92,4 +92,5 @@ def _print(summary: dict) -> None:
         print(f"  from losses more than {k} steps ahead: {r['dropped']:.1%}")
         print(f"  mean C by distance s - t, relative to s = t: {profile}")
     if len(summary["rows"]) > 1:
-        print(f"mean over {len(summary['rows'])} rows: {summary['dropped']:.1%} from losses more than {k} steps ahead")
+        print(f"mean over {len(summary['rows'])} rows: {summary['dropped']:.1%} from losses more than {k} "
+              f"steps ahead")

@@ -51,7 +51,8 @@ def _corpus(corpus_text, token: str, max_tokens: int):
     return _CORPUS[key][1]
 
 
-def compute_batches(pane, trainer, base_config, corpus_text, batch, steps, iterator, count: int, draw: int) -> None:
+def compute_batches(pane, trainer, base_config, corpus_text, batch, steps, iterator, count: int,
+                    draw: int) -> None:
     """Runs in a thread: the first ``count`` minibatches with the run's settings where not given."""
     from engine.minibatches import first_minibatches, tokens_text
 
@@ -61,7 +62,8 @@ def compute_batches(pane, trainer, base_config, corpus_text, batch, steps, itera
     iterator = config.iterator if iterator == RUN else iterator
     minibatches = first_minibatches(corpus, batch, steps, iterator, count, seed=config.seed + draw,
                                     val_fraction=config.val_fraction)
-    texts = {(row.batch, row.row): (tokens_text(vocab, row.X, config.token), tokens_text(vocab, row.Y, config.token))
+    texts = {(row.batch, row.row): (tokens_text(vocab, row.X, config.token),
+                                    tokens_text(vocab, row.Y, config.token))
              for minibatch in minibatches for row in minibatch}
     pane.post_message(BatchesComputed(minibatches, texts, batch, steps, iterator, config.seed, draw,
                                       trainer is not None))
@@ -75,7 +77,8 @@ def render_batches(result: BatchesComputed) -> Text:
         for row in minibatch:
             if shown == MAX_SHOWN_ROWS:
                 total = sum(len(m) for m in result.minibatches)
-                text.append(f"… and {total - shown:,} more rows: lower count or B to see them all\n", style="dim")
+                text.append(f"… and {total - shown:,} more rows: lower count or B to see them all\n",
+                            style="dim")
                 return text
             shown += 1
             x, y = result.texts[(row.batch, row.row)]

@@ -72,10 +72,8 @@ def _tokens(corpus_text, vocab, token: str):
 def compute_paths(pane, trainer, corpus_text, row: int, layer: int, unless_at: int | None = None) -> None:
     """Runs in a thread: C for ``row`` of the corpus under the trainer's current weights; nothing
     when the trainer is still at step ``unless_at`` (paused or stopped: the weights have not moved)."""
-    import torch
-
-    from engine.gradient_paths import (MAX_STEPS, bptt_paths, corpus_row, layer_index, path_shares,
-                                       truncation_dropped)
+    from engine.gradient_paths import (MAX_STEPS, bptt_paths, corpus_row, gradient_norms, layer_index,
+                                       num_rows, path_shares, truncation_dropped)
     from engine.minibatches import tokens_text
 
     worker = get_current_worker()
@@ -86,8 +84,8 @@ def compute_paths(pane, trainer, corpus_text, row: int, layer: int, unless_at: i
     model = trainer.snapshot_model()
     tokens = _tokens(corpus_text, trainer.vocab, config.token)
     steps = min(config.steps, MAX_STEPS)
-    rows = max(1, (len(tokens) - 1) // steps)
-    row = min(row, rows - 1)
+    rows = num_rows(len(tokens), steps)
+    row = min(row, max(rows - 1, 0))  # a shorter text than the last one shown
     X, Y = corpus_row(tokens, row, steps)
     if worker.is_cancelled:
         return
@@ -99,7 +97,7 @@ def compute_paths(pane, trainer, corpus_text, row: int, layer: int, unless_at: i
     pane.post_message(PathsComputed(
         trainer, step, config.cell, layer, model.num_layers, row, rows, row * steps,
         tokens_text(trainer.vocab, X.tolist(), config.token), config.steps, C.tolist(), path_shares(C).tolist(),
-        torch.linalg.vector_norm(G.sum(1), dim=-1).tolist(),
+        gradient_norms(G).tolist(),
         [per_t.tolist() for per_t, _ in truncations], [overall for _, overall in truncations]))
 
 
@@ -108,8 +106,10 @@ def decomposition(result: PathsComputed, s: int, t: int) -> Text:
     T = len(result.C)
     shares, C = result.shares[t], result.C[t]
     named = range(t, min(T, t + SHOWN_TERMS))
-    parts = [(shares[s_], f" from L_{s_ + 1} " + ("directly" if s_ == t else f"via {s_ - t} step" + "s" * (s_ - t > 1)), s_ == s)
-             for s_ in named]
+    def via(d: int) -> str:
+        return "directly" if d == 0 else f"via {d} step" + "s" * (d > 1)
+
+    parts = [(shares[s_], f" from L_{s_ + 1} {via(s_ - t)}", s_ == s) for s_ in named]
     if T > named.stop:
         parts.append((sum(shares[named.stop:]), f" from the other {T - named.stop} losses (up to L_{T}, "
                                                 f"{T - 1 - t} steps away)", s >= named.stop))

@@ -98,7 +98,7 @@ Esc stops; a new prompt replaces the old; Up/Down recall earlier prompts.
 
 ## Keys
 F5 train / resume · F6 pause / resume · F7 stop · Ctrl+R reset · Ctrl+S save · Ctrl+O load ·
-Ctrl+G write (cursor to the prompt) · Esc stop writing · F2 next tab (Paths, Batches) · Ctrl+P command palette ·
+Ctrl+G write (cursor to the prompt) · Esc stop writing · F2 next tab · Ctrl+P command palette ·
 F1 or ? this help · Ctrl+Q quit (offers to save unsaved training).
 Below 120x36 the panes become tabs: F2 or a click switches them.
 """
