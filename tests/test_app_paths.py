@@ -173,3 +173,49 @@ async def test_the_palette_opens_both_views(tiny_corpus):
         await wait_for(pilot, lambda: bool(app.query("#batches")) and app.query_one("#batches").display,
                        what="the Batches tab")
         assert app.query_one("#tabs").active == "tab-batches"
+
+
+class _Worker:
+    is_cancelled = False
+
+
+class _Pane:
+    """Collects what a worker function posts."""
+
+    def __init__(self):
+        self.posted = []
+
+    def post_message(self, message):
+        self.posted.append(message)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_the_worker_cuts_long_runs_to_128_steps_and_skips_unmoved_weights(tiny_corpus, monkeypatch):
+    from engine.corpus import read_source
+    from engine.train import Trainer
+    from tui.panes import paths
+
+    monkeypatch.setattr(paths, "get_current_worker", lambda: _Worker())
+    text = read_source(str(tiny_corpus))
+    corpus, vocab = corpus_from_text(text.text)
+    trainer = Trainer(dataclasses.replace(TINY, steps=130, hidden=4), corpus, vocab)
+    pane = _Pane()
+    paths.compute_paths(pane, trainer, text, 3, -1)
+    (result,) = pane.posted
+    assert (len(result.C), result.run_steps, result.row, result.start) == (128, 130, 3, 3 * 128)
+    assert len(result.dropped) == 128 and result.overall[10] == pytest.approx(
+        truncation_dropped(torch.tensor(result.C), 10)[1])
+    paths.compute_paths(pane, trainer, text, 3, -1, unless_at=trainer.global_step)
+    assert len(pane.posted) == 1  # paused or stopped: nothing new to show
+    paths.compute_paths(pane, trainer, text, 10 ** 6, -1)
+    assert pane.posted[-1].row == pane.posted[-1].rows - 1  # a row past the end shows the last
+
+
+def test_the_colour_scale_is_logarithmic():
+    from tui.widgets.path_heatmap import DECADES, PALETTE, colour_index
+
+    last = len(PALETTE) - 1
+    assert colour_index(2.0, 2.0) == last and colour_index(0.0, 2.0) == 0
+    assert colour_index(2.0 * 10 ** -DECADES, 2.0) == 0 and colour_index(2e-12, 2.0) == 0
+    assert colour_index(2.0 * 10 ** (-DECADES / 2), 2.0) == last // 2
+    assert colour_index(0.2, 2.0) > colour_index(0.02, 2.0) > colour_index(0.002, 2.0)

@@ -196,9 +196,9 @@ class PathsPane(Vertical):
             self.action_recompute()
 
     def action_truncate(self, delta: int) -> None:
-        steps = len(self.result.C) if self.result else 1
-        self.k = min(max(self.k + delta, 0), max(steps - 1, 0))
-        self._draw_side()
+        if self.result is not None:
+            self.k = min(max(self.k + delta, 0), len(self.result.C) - 1)
+            self._draw_side()
 
     def action_recompute(self) -> None:
         self._wanted = True
