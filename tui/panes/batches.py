@@ -35,7 +35,7 @@ class BatchesComputed(Message):
     iterator: str
     seed: int
     draw: int
-    from_run: bool       # a trainer's configuration, not the form's defaults
+    from_run: bool       # a trainer's configuration, not the one the app started with
 
 
 _CORPUS: dict = {}  # (id(text), token, max_tokens) -> (text, corpus): the last corpus built
@@ -95,7 +95,7 @@ def render_batches(result: BatchesComputed) -> Text:
 
 
 def title(result: BatchesComputed) -> Text:
-    source = "the run's settings" if result.from_run else "the form's defaults (no model yet)"
+    source = "the run's settings" if result.from_run else "the settings the app started with (no model yet)"
     draw = "the run's own draw" if result.draw == 0 else f"draw {result.draw}: not what the run trains on"
     text = Text.assemble((result.iterator, "bold"), f" · B = {result.batch} rows × T = {result.steps} tokens · "
                          f"seed {result.seed}, {draw} · {source}\n")
