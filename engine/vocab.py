@@ -98,9 +98,20 @@ def load_corpus(source: str, token: str = "char", mode: str = "book", max_tokens
     return corpus_from_text(text, token=token, mode=mode, max_tokens=max_tokens, max_vocab=max_vocab)
 
 
+def text_tokens(text: str, token: str = "char", mode: str = "book") -> list[str]:
+    """A text's tokens, preprocessed and tokenized as a corpus is."""
+    return [tok for line in tokenize(preprocess(text, mode), token) for tok in line]
+
+
+def encode_text(text: str, vocab: Vocab, token: str = "char", mode: str = "book") -> list[int]:
+    """A text's token indices under an existing vocabulary (a trained model's); tokens outside it
+    become ``<unk>``."""
+    return vocab[text_tokens(text, token, mode)]
+
+
 def corpus_from_text(text: str, token: str = "char", mode: str = "book", max_tokens: int = -1,
                      max_vocab: int | None = DEFAULT_MAX_VOCAB):
-    tokens = [tok for line in tokenize(preprocess(text, mode), token) for tok in line]
+    tokens = text_tokens(text, token, mode)
     if not tokens:
         raise CorpusError("the corpus has no tokens after preprocessing (book mode keeps only the letters "
                           "a-z); use raw mode (--mode raw) for other scripts, or another file")

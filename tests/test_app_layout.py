@@ -107,7 +107,7 @@ async def test_forecast_tab_mounts_the_forecast_pane_on_demand(tiny_corpus):
         pytest.skip("the Forecast pane is optional: its tab exists only when tui/panes/forecast.py does")
     async with app.run_test(size=(120, 40)) as pilot:
         assert not app.query("#forecast")
-        for _ in range(3):
+        for _ in range(5):  # Corpus, Training, Generate, Paths, Batches, then Forecast
             await pilot.press("f2")
         await wait_for(pilot, lambda: bool(app.query("#forecast")), what="the Forecast pane")
         await pilot.pause()

@@ -6,6 +6,7 @@ first frame.
 """
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.util import find_spec
 
 from textual import events, on
@@ -26,6 +27,12 @@ from tui.screens.dialogs import quit_dialog
 from tui.screens.help import HelpScreen
 
 TRIO = ("corpus", "training", "generate")
+# tabs whose pane is built the first time it is shown: view -> (module, class, border title)
+ON_DEMAND = {
+    "paths": ("tui.panes.paths", "PathsPane", "Paths of BPTT"),
+    "batches": ("tui.panes.batches", "BatchesPane", "Minibatches"),
+    "forecast": ("tui.panes.forecast", "ForecastPane", "Forecast"),  # written by another helper
+}
 # Below this the Training pane cannot show its form, buttons, curve and status at once: a notice
 # stands in for the panes.
 MIN_WIDTH, MIN_HEIGHT = 70, 22
@@ -71,7 +78,7 @@ class RnnplayApp(App):
 
     def compose(self) -> ComposeResult:
         tabs = [Tab("Corpus", id="tab-corpus"), Tab("Training", id="tab-training"),
-                Tab("Generate", id="tab-generate")]
+                Tab("Generate", id="tab-generate"), Tab("Paths", id="tab-paths"), Tab("Batches", id="tab-batches")]
         if self.has_forecast:
             tabs.append(Tab("Forecast", id="tab-forecast"))
         yield Tabs(*tabs, id="tabs")
@@ -98,12 +105,11 @@ class RnnplayApp(App):
     @on(Tabs.TabActivated, "#tabs")
     async def _show_view(self, event: Tabs.TabActivated) -> None:
         view = event.tab.id.removeprefix("tab-")
-        if view == "forecast" and not self.query("#forecast"):
-            from tui.panes.forecast import ForecastPane  # written by another helper; loaded on demand
-
-            forecast = ForecastPane(id="forecast", classes="pane")
-            forecast.border_title = "Forecast"
-            await self.query_one("#workbench").mount(forecast)
+        if view in ON_DEMAND and not self.query(f"#{view}"):
+            module, name, title = ON_DEMAND[view]
+            pane = getattr(import_module(module), name)(id=view, classes="pane")
+            pane.border_title = title
+            await self.query_one("#workbench").mount(pane)
         for pane in self.query(".pane"):
             pane.set_class(pane.id == view, "-active")
         self.query_one("#workbench").set_class(view in TRIO, "-trio")

@@ -18,6 +18,10 @@ COMMANDS = [
     ("Show: corpus", "The Corpus pane", "show_view('corpus')"),
     ("Show: training", "The Training pane", "show_view('training')"),
     ("Show: generate", "The Generate pane", "show_view('generate')"),
+    ("Show: paths of BPTT", "How much of dL/dh_t comes from each later loss, live while training",
+     "show_view('paths')"),
+    ("Show: minibatches", "How the text is cut into minibatches, and what the carried state means",
+     "show_view('batches')"),
     ("Help", "What each pane shows and the formulas behind it (F1)", "help"),
 ]
 

@@ -52,6 +52,44 @@ default 64): X_t is the token's row of a learned V × E table `W_e`, with dropou
 one-hot vector.  **lr schedule**: cosine lowers the learning rate from lr to 0 over the run.
 **Compare** overlays the validation curves of every run of this session against training seconds.
 
+## Paths of BPTT
+The loss of a sequence is the sum of its steps' losses, `L = L_1 + … + L_T`, and h_t reaches L_s
+(s ≥ t) only through h_(t+1), …, h_s.  So the gradient reaching h_t is a sum of one term per later
+loss, each term one path through time:
+`dL/dh_t = Σ_(s ≥ t) ∂L_s/∂h_t`,  `∂L_s/∂h_t = ∂L_s/∂h_s · ∂h_s/∂h_(s-1) ⋯ ∂h_(t+1)/∂h_t`.
+For T = 3 (the seed notes' example): `dL/dh_1 = ∂L_1/∂h_1 + ∂L_2/∂h_2 · ∂h_2/∂h_1 +
+∂L_3/∂h_3 · ∂h_3/∂h_2 · ∂h_2/∂h_1`.
+For the RNN each factor is the Jacobian `∂h_k/∂h_(k-1) = diag(1 - h_k²) W_hhᵀ`, and since
+|1 - h²| ≤ 1, `‖∂L_s/∂h_t‖ ≤ ‖∂L_s/∂h_s‖ · ‖W_hh‖^(s-t)`: with the largest singular value of
+W_hh below 1 the terms shrink geometrically with s - t (**vanishing gradients**: distant losses teach
+h_t nothing); above it they can grow geometrically (**exploding gradients**: one long path swamps the
+update, which is why clipping rescales g to `θ · g / ‖g‖`).  The gated cells add a path without a
+squashing matrix: the GRU's `Z_t ⊙ H_(t-1)`, the LSTM's `F_t ⊙ C_(t-1)`.
+**The grid**: row s is the loss L_s, column t the hidden state h_t (for an LSTM h, not the memory
+cell c), and cell (s, t) is coloured by `C[t, s] = ‖∂L_s/∂h_t‖` on a log scale (six powers of ten
+below the largest).  Each L_s is backpropagated on its own through the current weights, on row n of
+the corpus (tokens nT … nT + T - 1, from a zero state).  Beside the grid: the share of column t's
+path norms `Σ_s C[t, s]` that each loss gives (the vectors add up to dL/dh_t; their norms add up to
+at least ‖dL/dh_t‖).
+**Truncation**: truncated BPTT with k steps (d2l 8.7) drops the paths with s - t > k: each backward
+is at most k steps long, cheaper and steadier (no long product to explode), but the model can no
+longer learn from a loss more than k steps after its input.  The strip under the grid shows, per t,
+the dropped share of `Σ_s C[t, s]`; the average is over the t that have a path longer than k.
+Keys: arrows move the cursor (PgUp/PgDn 10 losses, Home/End), `[` `]` the previous or next corpus
+row, `l` the next layer, `-` `+` the truncation k, `r` recompute.  While training runs the grid
+follows the weights every few seconds.
+
+## Minibatches
+The text is cut into minibatches of B rows of T tokens; Y is X shifted by one: each position
+predicts the next token.  Each epoch both iterators start at a random offset k in [0, T), so that
+the cuts differ from epoch to epoch.  **Random sampling** shuffles the subsequences that start at
+k, k + T, k + 2T, …: the rows of consecutive minibatches are unrelated, so each minibatch starts
+from a zero hidden state.  **Sequential partitioning** splits the text after k into B long rows and
+takes the next T columns of each: row i of minibatch j + 1 continues row i of minibatch j, so the
+hidden state at the end of one minibatch is the right start for the next and is carried over,
+detached (the gradient stops at the cut).  B, T and the iterator left blank are the run's; New draw
+shows another draw (draw 0 is what the run trains on first).
+
 ## Generate
 Type a prefix and press Enter: the model reads it, then writes one token at a time from the
 *current* weights, also while training runs.  Greedy picks the likeliest token; sampled draws
