@@ -31,3 +31,13 @@ def default_checkpoint(corpus_name: str, token: str) -> Path:
     """CORPUS-TOKEN.safetensors in the checkpoint folder: where ``rnnplay train`` and the app save."""
     stem = Path(corpus_name).stem or "corpus"
     return checkpoint_dir() / f"{stem}-{token}.safetensors"
+
+
+def newest_checkpoint() -> Path:
+    """The most recently written checkpoint in the checkpoint folder (the CLI's default)."""
+    from .errors import CheckpointError
+
+    found = sorted(checkpoint_dir().glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise CheckpointError(f"no checkpoint in {checkpoint_dir()}; run `rnnplay train` or pass --checkpoint")
+    return found[-1]

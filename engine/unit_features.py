@@ -63,13 +63,16 @@ def text_features(text: str, token: str = "char") -> dict[str, torch.Tensor]:
     that token (the activations at t have read the same):
 
     ``in_quotes`` 1 inside double quotes (from the opening quote on, 0 again at the closing one);
-    ``in_parens`` 1 inside parentheses; ``line_position`` characters since the last newline (or
-    the start); ``word_position`` letters or digits so far in the current word (0 outside words);
+    ``in_parens`` 1 inside parentheses; ``line_position`` characters since the last newline (the
+    start, for the first line; only for a text with newlines, which the book's preprocessing
+    removes); ``word_position`` letters or digits so far in the current word (0 outside words);
     ``is_space``; ``is_vowel``; ``word_start`` the first letter of a word; ``sentence_end`` . ! or ?.
 
     With ``token="word"`` the tokens are the runs of non-space characters and each takes the
     features of its last character (``word_position``: the word's length, 0 after punctuation)."""
     chars = _char_features(text)
+    if "\n" not in text:  # then it counts from the start: a unit warming up from the zero state would match
+        del chars["line_position"]
     if token == "char":
         return {name: torch.tensor(values) for name, values in chars.items()}
     ends = [match.end() - 1 for match in re.finditer(r"\S+", text)]

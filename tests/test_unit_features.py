@@ -25,8 +25,10 @@ def test_char_features_by_hand():
     assert got == {name: [float(v) for v in values] for name, values in expected.items()}
 
 
-def test_curly_quotes_open_and_close():
-    assert text_features("a “b” c")["in_quotes"].tolist() == [0, 0, 1, 1, 0, 0, 0]
+def test_curly_quotes_open_and_close_and_no_line_position_without_newlines():
+    features = text_features("a “b” c")
+    assert features["in_quotes"].tolist() == [0, 0, 1, 1, 0, 0, 0]
+    assert "line_position" not in features
 
 
 def test_a_word_takes_the_features_of_its_last_character():

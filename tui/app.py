@@ -71,6 +71,7 @@ class RnnplayApp(App):
     def compose(self) -> ComposeResult:
         tabs = [Tab("Corpus", id="tab-corpus"), Tab("Training", id="tab-training"),
                 Tab("Generate", id="tab-generate")]
+        tabs.append(Tab("Inspect", id="tab-inspect"))
         if self.has_forecast:
             tabs.append(Tab("Forecast", id="tab-forecast"))
         yield Tabs(*tabs, id="tabs")
@@ -101,6 +102,10 @@ class RnnplayApp(App):
             forecast = ForecastPane(id="forecast", classes="pane")
             forecast.border_title = "Forecast"
             await self.query_one("#workbench").mount(forecast)
+        if view == "inspect" and not self.query("#inspect"):
+            from tui.panes.inspect import InspectPane  # mounted on first use, like the Forecast tab
+
+            await self.query_one("#workbench").mount(InspectPane(id="inspect", classes="pane"))
         for pane in self.query(".pane"):
             pane.set_class(pane.id == view, "-active")
         self.query_one("#workbench").set_class(view in TRIO, "-trio")
@@ -145,7 +150,8 @@ class RnnplayApp(App):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            inspecting = self.query_one(Tabs).active == "tab-inspect"
+            self.push_screen(HelpScreen(section="inspect" if inspecting else None))
 
     def action_train_start(self) -> None:
         self.training.start()

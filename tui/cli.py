@@ -15,6 +15,7 @@ COMMANDS = {
     "forecast": "tui.cmd_forecast",
     "train": "tui.cmd_train", "generate": "tui.cmd_generate",
     "compare": "tui.cmd_compare",
+    "inspect": "tui.cmd_inspect",
 }
 
 

@@ -26,23 +26,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _newest_checkpoint():
-    from engine.errors import CheckpointError
-    from engine.paths import checkpoint_dir
-
-    found = sorted(checkpoint_dir().glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise CheckpointError(f"no checkpoint in {checkpoint_dir()}; run `rnnplay train` or pass --checkpoint")
-    return found[-1]
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from engine.checkpoint import load_model
     from engine.generate import generate, unknown_in_prefix
+    from engine.paths import newest_checkpoint
 
-    model, vocab, meta = load_model(args.checkpoint or _newest_checkpoint(), device="cpu", best=not args.latest)
+    model, vocab, meta = load_model(args.checkpoint or newest_checkpoint(), device="cpu", best=not args.latest)
     token = meta["config"]["token"]
     unknown = unknown_in_prefix(vocab, args.prefix, token)
     if unknown:

@@ -18,6 +18,7 @@ COMMANDS = [
     ("Show: corpus", "The Corpus pane", "show_view('corpus')"),
     ("Show: training", "The Training pane", "show_view('training')"),
     ("Show: generate", "The Generate pane", "show_view('generate')"),
+    ("Show: inspect", "Inside the model: next-token guesses, units, gates, saliency", "show_view('inspect')"),
     ("Help", "What each pane shows and the formulas behind it (F1)", "help"),
 ]
 
