@@ -61,40 +61,44 @@ def _layer_backward(cell: str, acts: dict[str, torch.Tensor], W_h: torch.Tensor,
     steps, H = dH_in.shape
     dA = dH_in.new_zeros(steps, len(GATES[cell]) * H)
     W_hT = W_h.t()
+    dA_rows, dH_rows = dA[:, None].unbind(0), dH_in[:, None].unbind(0)  # (1, width) views, step by step
+
+    def dH(s):  # dH_s: from outside the recurrence, and from step s+1 through W_h
+        return dH_rows[s] if s + 1 == steps else torch.addmm(dH_rows[s], dA_rows[s + 1], W_hT)
+
     if cell == "rnn":
-        factor = 1 - acts["h"] ** 2
-        carry = dH_in.new_zeros(1, H)
+        factor = (1 - acts["h"] ** 2).unbind(0)
         for s in range(steps - 1, -1, -1):
-            torch.mul(dH_in[s] + carry, factor[s], out=dA[s, None])
-            carry = dA[s, None] @ W_hT
+            torch.mul(dH(s), factor[s], out=dA_rows[s])
         return dA
     if cell == "gru":
         z, r, h_tilde = acts["z"], acts["r"], acts["h_tilde"]
         h_prev = _shifted(acts["h"])
-        q_h = (1 - z) * (1 - h_tilde ** 2)
-        q_z = (h_prev - h_tilde) * z * (1 - z)
-        q_r = h_prev * r * (1 - r)
+        q_h, q_z, q_r = ((1 - z) * (1 - h_tilde ** 2)).unbind(0), ((h_prev - h_tilde) * z * (1 - z)).unbind(0), \
+            (h_prev * r * (1 - r)).unbind(0)
+        z, r = z.unbind(0), r.unbind(0)
         W_hzrT, W_hhT = W_hT[:2 * H], W_hT[2 * H:]
-        carry = dH_in.new_zeros(1, H)
+        carry = dH_in.new_zeros(1, H)  # what reaches H_s from step s+1
         for s in range(steps - 1, -1, -1):
-            dh = dH_in[s] + carry
+            dh = dH_rows[s] + carry
             dA_h = dh * q_h[s]
             u = dA_h @ W_hhT
             dA_zr = torch.cat([dh * q_z[s], u * q_r[s]], 1)
-            dA[s, None] = torch.cat([dA_zr, dA_h], 1)
-            carry = torch.addmm(dh * z[s] + u * r[s], dA_zr, W_hzrT)
+            torch.cat([dA_zr, dA_h], 1, out=dA_rows[s])
+            carry = torch.addmm(torch.addcmul(dh * z[s], u, r[s]), dA_zr, W_hzrT)
         return dA
     i, f, o, c_tilde, c = (acts[q] for q in ("i", "f", "o", "c_tilde", "c"))
     tanh_c = torch.tanh(c)
-    to_c = o * (1 - tanh_c ** 2)  # dC_s gets dH_s ⊙ this
+    to_c = (o * (1 - tanh_c ** 2)).unbind(0)  # dC_s gets dH_s ⊙ this
+    f_next = torch.cat([f[1:], f.new_zeros(1, H)]).unbind(0)  # dC_s gets dC_{s+1} ⊙ F_{s+1}
     factors = torch.cat([c_tilde * i * (1 - i), _shifted(c) * f * (1 - f), tanh_c * o * (1 - o),
-                         i * (1 - c_tilde ** 2)], 1).view(steps, 4, H)  # multiply [dC, dC, dH, dC]
-    carry_h = dc = dH_in.new_zeros(1, H)
+                         i * (1 - c_tilde ** 2)], 1).view(steps, 4, H).unbind(0)  # times [dC, dC, dH, dC]
+    dA_gates = dA.view(steps, 4, H).unbind(0)
+    dc = dH_in.new_zeros(1, H)
     for s in range(steps - 1, -1, -1):
-        dh = dH_in[s] + carry_h
-        dc = torch.addcmul(dc * f[s + 1] if s + 1 < steps else dc, dh, to_c[s])
-        torch.mul(torch.cat([dc, dc, dh, dc]), factors[s], out=dA[s].view(4, H))
-        carry_h = dA[s, None] @ W_hT
+        dh = dH(s)
+        dc = torch.addcmul(dc * f_next[s], dh, to_c[s])
+        torch.mul(torch.cat([dc, dc, dh, dc]), factors[s], out=dA_gates[s])
     return dA
 
 

@@ -84,23 +84,28 @@ def rank_units(acts: dict[str, torch.Tensor], features: dict[str, torch.Tensor],
     """Every (feature, quantity, unit) scored by the Pearson r of the unit's activations (T,)
     with the feature (T,), largest |r| first.  Pairs where either is constant on this text
     (r undefined: a unit stuck at one value, a text without quotes) are left out."""
-    scores: list[UnitScore] = []
-    for key in keys or list(acts):
+    keys = keys or list(acts)
+    for key in keys:
         if key not in acts:
             raise ConfigError(f"no quantity {key!r} in this model; use one of: {', '.join(acts)}")
-        A = acts[key].double()
-        A = A - A.mean(0)
-        norms = A.norm(dim=0)
-        for feature, values in features.items():
-            if values.shape[0] != A.shape[0]:
-                raise ValueError(f"feature {feature} has {values.shape[0]} positions, the activations {A.shape[0]}")
-            f = values.double() - values.double().mean()
-            denominator = norms * f.norm()
-            defined = (denominator > 0).nonzero()[:, 0]
-            r = (f @ A)[defined] / denominator[defined]
-            scores.extend(UnitScore(feature, key, u, v) for u, v in zip(defined.tolist(), r.tolist()))
-    scores.sort(key=lambda s: -abs(s.r))
-    return scores
+    names = list(features)
+    for name in names:
+        if features[name].shape[0] != acts[keys[0]].shape[0]:
+            raise ValueError(f"feature {name} has {features[name].shape[0]} positions, "
+                             f"the activations {acts[keys[0]].shape[0]}")
+    # float32, centred first (a gate stuck near 1 would lose its variance in Σa² - Tā²): r to ~1e-6
+    A = torch.cat([acts[key] for key in keys], 1).float()   # (T, units of every key)
+    Fm = torch.stack([features[name] for name in names], 1).float()  # (T, features)
+    A, Fm = A - A.mean(0), Fm - Fm.mean(0)
+    denominator = (Fm * Fm).sum(0).sqrt()[:, None] * (A * A).sum(0).sqrt()[None, :]
+    r = (Fm.t() @ A) / denominator  # (features, units); 0/0 where either is constant
+    defined = denominator > 0
+    order = torch.argsort(torch.where(defined, r.abs(), -1.0).flatten(), descending=True, stable=True)
+    order = order[:int(defined.sum())].tolist()
+    sizes = [acts[key].shape[1] for key in keys]
+    owner = [(key, unit) for key, size in zip(keys, sizes) for unit in range(size)]
+    width, values = A.shape[1], r.flatten().tolist()
+    return [UnitScore(names[i // width], *owner[i % width], values[i]) for i in order]
 
 
 def top_per_feature(ranked: list[UnitScore], n: int = 3) -> dict[str, list[UnitScore]]:

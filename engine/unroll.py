@@ -107,7 +107,7 @@ def _layer(cell: str, terms: torch.Tensor, W_h: torch.Tensor, state, keep: dict[
             keep["h"].append(state)
         elif cell == "gru":
             h = state
-            z, r = torch.sigmoid(torch.addmm(a[:, :2 * H], h, W_h[:, :2 * H])).split(H, 1)
+            z, r = torch.sigmoid(torch.addmm(a[:, :2 * H], h, W_h[:, :2 * H])).chunk(2, 1)
             h_tilde = torch.tanh(torch.addmm(a[:, 2 * H:], r * h, W_h[:, 2 * H:]))
             state = z * h + (1 - z) * h_tilde
             for name, value in zip(("z", "r", "h_tilde", "h"), (z, r, h_tilde, state)):
@@ -115,7 +115,7 @@ def _layer(cell: str, terms: torch.Tensor, W_h: torch.Tensor, state, keep: dict[
         else:
             h, c = state
             gates = torch.addmm(a, h, W_h)
-            i, f, o = torch.sigmoid(gates[:, :3 * H]).split(H, 1)
+            i, f, o = torch.sigmoid(gates[:, :3 * H]).chunk(3, 1)
             c_tilde = torch.tanh(gates[:, 3 * H:])
             c = torch.addcmul(f * c, i, c_tilde)
             h = o * torch.tanh(c)

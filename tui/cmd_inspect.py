@@ -169,11 +169,12 @@ def _source_tokens(text: str, token: str, reading) -> list[str]:
 
 def _next_tokens(reading, vocab, gap: str, report: dict) -> None:
     guesses = vocab.to_tokens(reading.topk_idx[:, 0].tolist())
-    probs = [1.0, *reading.log_probs_true.exp().tolist()]  # the first token has no prediction
+    probs = reading.log_probs_true.exp().tolist()
+    shades = [" "] + [shade(p, 0, 1) for p in probs]  # the first token has no prediction
     print("under each token: the model's likeliest next token; then the probability it gave this token "
           f"({SHADES[1]} low ... {SHADES[-1]} high)\n")
-    print(rows(reading.tokens, [(guesses, False), ([shade(p, 0, 1) for p in probs], True)], gap))
-    report["next"] = {"probs_true": probs[1:], "top": [
+    print(rows(reading.tokens, [(guesses, False), (shades, True)], gap))
+    report["next"] = {"probs_true": probs, "top": [
         [[vocab.to_tokens(i), p] for i, p in zip(idx, ps)]
         for idx, ps in zip(reading.topk_idx.tolist(), reading.topk_p.tolist())]}
 
