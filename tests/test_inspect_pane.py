@@ -180,12 +180,26 @@ async def test_corpus_span_refresh_while_training_and_errors(tiny_corpus, monkey
         await pilot.press("enter")
         await wait_for(pilot, lambda: pane.result is not None, what="the span's reading")
         assert len(pane.result.reading.tokens) == 50
+        unit_box = pane.query_one("#inspect-unit")
+        unit_box.focus()
+        unit_box.value = "3"
+        await pilot.press("enter")
+        assert (pane.mode, pane.unit) == ("unit", 3)
+        unit_box.value = "-"
+        await pilot.press("enter")
+        assert pane.unit == 3 and "whole number" in str(pane.query_one("#inspect-status").render())
         first_step = pane.result.step
         await wait_for(pilot, lambda: pane.result.step > first_step, what="a refresh with newer weights")
+        span.focus()
         span.value = "99999999:5"
         await pilot.press("enter")
         await wait_for(pilot, lambda: "span start" in str(pane.query_one("#inspect-status").render()),
                        what="the one-line error")
+        step = pane.result.step  # the refreshes go on with the text on screen, and say the error once
+        await wait_for(pilot, lambda: pane.result.step > step, what="a refresh after the error")
+        assert len(pane.result.reading.tokens) == 50
+        assert "span start" in str(pane.query_one("#inspect-status").render())
+        assert sum("span start" in n.message for n in app._notifications) == 1
         app.training.stop()
         await app.workers.wait_for_complete()
 

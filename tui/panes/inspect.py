@@ -105,6 +105,7 @@ class InspectPane(Vertical):
         super().__init__(**kwargs)
         self.run = 0                    # id of the newest read; older results are dropped
         self.request: tuple[str | None, tuple[int, int] | None] | None = None  # (text, span) to read
+        self.shown: tuple[str | None, tuple[int, int] | None] | None = None    # ... and the one on screen
         self.result: Inspected | None = None
         self.mode, self.key, self.unit = "next", None, 0
         self.digits = ""                # a unit number being typed
@@ -112,6 +113,7 @@ class InspectPane(Vertical):
         self._saliency_timer: Timer | None = None
         self._units_shown: tuple | None = None  # (run, step, key) the ranked list was built for
         self.notice = ""                # see _status
+        self._reading = False           # a read the user asked for is under way
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="inspect-source", classes="row"):
@@ -166,6 +168,7 @@ class InspectPane(Vertical):
         if last_step is None:
             self.workers.cancel_group(self, "inspect")
             self._status("reading…")
+            self._reading = True
         text, span = self.request
         self.run_worker(partial(read_worker, self, self.run, trainer, text, span, self.app.corpus_text, last_step),
                         name="inspect", group="inspect", thread=True, exit_on_error=False)
@@ -184,20 +187,20 @@ class InspectPane(Vertical):
 
     @on(Inspected)
     def _inspected(self, message: Inspected) -> None:
-        if message.run != self.run and (self.result is None or message.run < self.result.run):
+        if message.run != self.run:  # a newer text was asked for meanwhile
             return
         first = self.result is None or list(self.result.reading.acts) != list(message.reading.acts)
-        if self.result is None or message.run != self.result.run:
-            self.notice = ""  # "reading…" is over
-        self.result = message
+        if self._reading:
+            self._reading, self.notice = False, ""  # "reading…" is over
+        self.result, self.shown = message, self.request
         if first:
             keys = list(message.reading.acts)
             self.key = self.key if self.key in keys else f"l{keys[-1][1:].split('.')[0]}.h"
             select = self.query_one("#inspect-key", Select)
             select.set_options([(key, key) for key in keys])
             select.value = self.key
-        if self.saliency is not None and self.mode == "saliency":
-            self._ask_saliency()  # the weights moved: the shown saliency is stale
+        if self.mode == "saliency":
+            self._ask_saliency()  # for the new text, or the weights moved: the shown saliency is stale
         self._draw()
 
     @on(SaliencyReady)
@@ -209,6 +212,8 @@ class InspectPane(Vertical):
     @on(Worker.StateChanged)
     def _failed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
+            if event.worker.group == "inspect":
+                self.request, self._reading = self.shown, False  # refreshes go on with the text on screen
             self._status(notify_error(self, event.worker.error, "inspect"))
 
     # ---------------------------------------------------------- controls ----
@@ -225,8 +230,12 @@ class InspectPane(Vertical):
 
     @on(Input.Submitted, "#inspect-unit")
     def _unit_submitted(self, event: Input.Submitted) -> None:
-        if event.value.strip().lstrip("-").isdigit():
-            self._set_unit(int(event.value), colour=True)
+        try:
+            unit = int(event.value)
+        except ValueError:
+            self._status(f"unit {event.value!r}: give a whole number")
+            return
+        self._set_unit(unit, colour=True)
 
     def action_colour(self, mode: str) -> None:
         self.mode, self.notice = mode, ""
