@@ -30,7 +30,7 @@ def indices(text=TEXT, vocab=VOCAB):
 @pytest.mark.parametrize("chunk", [5, 512])
 @pytest.mark.parametrize("cell,layers,embed", CASES)
 def test_next_token_probs_are_the_models_softmax(cell, layers, embed, chunk, monkeypatch):
-    monkeypatch.setattr(engine.inspect, "CHUNK", chunk)  # chunk borders carry the state
+    monkeypatch.setattr(engine.inspect, "CHUNK_LOGITS", chunk * len(VOCAB))  # chunk borders carry the state
     model = model_of(cell, layers, embed)
     X = indices()
     with torch.no_grad():

@@ -195,7 +195,7 @@ class InspectPane(Vertical):
         self.result, self.shown = message, self.request
         if first:
             keys = list(message.reading.acts)
-            self.key = self.key if self.key in keys else f"l{keys[-1][1:].split('.')[0]}.h"
+            self.key = self.key if self.key in keys else keys[-1]  # the top layer's h comes last
             select = self.query_one("#inspect-key", Select)
             select.set_options([(key, key) for key in keys])
             select.value = self.key
