@@ -59,7 +59,8 @@ def measure(model, vocab, text: str, token: str, repeats: int) -> dict:
     result = {name: {"wall_s": median([r[name][0] for r in runs]), "cpu_s": median([r[name][1] for r in runs])}
               for name in names}
     result["everything (read, rank, saturation, saliency)"] = {
-        kind: median([sum(r[name][i] for name in everything) for r in runs]) for i, kind in enumerate(("wall_s", "cpu_s"))}
+        kind: median([sum(r[name][i] for name in everything) for r in runs])
+        for i, kind in enumerate(("wall_s", "cpu_s"))}
     return result
 
 

@@ -146,3 +146,13 @@ def test_generate_with_a_beam_yields_the_best_candidates_tokens():
     best = beam_search(model, WORDS, "the", 6, 4)[0]
     assert len(pieces) == 6 and "".join(pieces) == best.text
     assert [p.strip() for p in pieces] == list(best.tokens)
+
+
+def test_a_model_in_training_mode_is_searched_without_dropout_and_left_training():
+    model = random_model("lstm", len(CHARS), 10, 2, 3)  # dropout 0.3 between the layers
+    expected = beam_search(model, CHARS, "the", 15, 4)
+    score = sequence_log_prob(model, CHARS, "the", expected[0].text)
+    model.train()
+    assert beam_search(model, CHARS, "the", 15, 4) == expected
+    assert sequence_log_prob(model, CHARS, "the", expected[0].text) == score
+    assert model.training

@@ -8,13 +8,11 @@ from dataclasses import replace
 import pytest
 import torch
 from app_support import TINY, wait_for, wait_for_stats
-
 from rich.console import Console
 
 from engine.inspect import read_text, shown_values
 from engine.saliency import saliency_of
 from tui.app import create_app
-from tui.messages import Inspected
 from tui.panes.inspect import InspectPane
 from tui.widgets.token_view import TokenView, diverging, heat, probability
 
@@ -217,3 +215,35 @@ async def test_f1_on_the_pane_opens_help_at_its_section_and_the_palette_finds_it
         assert app.screen.section == "inspect"
         box = app.screen.query_one("#help-box")
         await wait_for(pilot, lambda: box.scroll_y > 0, what="help scrolled to the Inspect section")
+
+
+async def test_the_pane_answers_keys_while_a_reading_is_under_way(tiny_corpus, monkeypatch):
+    import threading
+
+    import engine.inspect
+
+    opened, real = threading.Event(), engine.inspect.read_text
+
+    def held(*args, **kwargs):  # the reading waits until the test opens the gate
+        assert opened.wait(20), "the test never opened the gate"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.inspect, "read_text", held)
+    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start_training(pilot, app)
+        pane = await open_inspect(pilot, app)
+        box = pane.query_one("#inspect-text")
+        box.focus()
+        box.value = TEXT
+        await pilot.press("enter")
+        assert "reading…" in str(pane.query_one("#inspect-status").render())
+        span = pane.query_one("#inspect-span")
+        span.focus()
+        await pilot.press("1", "2", "colon", "3")
+        assert span.value == "12:3" and pane.result is None
+        opened.set()
+        await wait_for(pilot, lambda: pane.result is not None, what="the reading once let through")
+        assert pane.query_one(TokenView).tokens[:3] == ["t", "h", "e"]
+        app.training.stop()
+        await app.workers.wait_for_complete()

@@ -85,3 +85,11 @@ def test_positions_without_a_next_token_are_refused():
             saliency(model, VOCAB, TEXT, t)
     with pytest.raises(ConfigError, match="at least two tokens"):
         saliency(model, VOCAB, "t", 0)
+
+
+def test_a_model_in_training_mode_gives_the_same_saliency_and_stays_training():
+    model = random_model("gru", len(VOCAB), 7, 2, 3)  # dropout 0.3 between the layers
+    expected = saliency(model, VOCAB, TEXT, 12)
+    model.train()
+    torch.testing.assert_close(saliency(model, VOCAB, TEXT, 12), expected)
+    assert model.training

@@ -29,13 +29,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     source.add_argument("--text", metavar="TEXT", help="the text to read")
     source.add_argument("--from-corpus", metavar="START:LEN",
                         help="tokens START to START+LEN of the checkpoint's corpus, as it was trained on")
-    parser.add_argument("--top", type=int, default=5, metavar="K", help="next-token candidates per position (default: 5)")
+    parser.add_argument("--top", type=int, default=5, metavar="K",
+                        help="next-token candidates per position (default: 5)")
     parser.add_argument("--unit", metavar="KEY:N", help="one unit's activations, e.g. l1.h:17 or l1.f:3")
     parser.add_argument("--rank", action="store_true", help="the units that track simple features of the text best")
     parser.add_argument("--quantity", metavar="KEY", help="rank only this quantity's units, e.g. l1.c (default: all)")
     parser.add_argument("--per-feature", type=int, default=3, metavar="N", help="units shown per feature (default: 3)")
     parser.add_argument("--saturation", action="store_true", help="how often each gate is below 0.1 or above 0.9")
-    parser.add_argument("--saliency", type=int, metavar="T", help="which inputs the prediction after position T leans on")
+    parser.add_argument("--saliency", type=int, metavar="T",
+                        help="which inputs the prediction after position T leans on")
     parser.add_argument("--beam", type=int, metavar="W", help="continue the text by beam search of width W (1-32)")
     parser.add_argument("--chars", type=int, default=60, metavar="N",
                         help="tokens the beam search writes (default: 60)")

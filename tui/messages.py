@@ -75,8 +75,9 @@ class GenerationEnded(Message):
 @dataclass
 class Inspected(Message):
     """Inspection ``run`` read its text: the model it used (a detached snapshot), its token level
-    ("char" or "word"), the top next tokens at every position (strings), the ``engine.inspect.Reading``, every unit ranked against
-    the text's features, the gates' saturation (key -> (left, right) fractions), the trainer's step."""
+    ("char" or "word"), the top next tokens at every position (strings), the
+    ``engine.inspect.Reading``, every unit ranked against the text's features, the gates'
+    saturation (key -> (left, right) fractions), and the trainer's step."""
 
     run: int
     model: Any
