@@ -28,6 +28,20 @@ def prefix_tokens(prefix: str, token: str) -> list[str]:
     return [tok for line in tokenize([prefix], token) for tok in line]
 
 
+def context_indices(vocab: Vocab, prefix: str, token: str) -> list[int]:
+    """The indices the model reads before writing: the prefix's, or for an empty prefix a
+    neutral first input (a fresh state and a space, at char level)."""
+    tokens = prefix_tokens(prefix, token)
+    if not tokens:
+        tokens = [FIRST_INPUT if FIRST_INPUT in vocab else vocab.to_tokens(min(1, len(vocab) - 1))]
+    return vocab[tokens]
+
+
+def piece(word: str, before: str, token: str) -> str:
+    """A written token's text after the text ``before``: a word comes with its separating space."""
+    return " " + word if token == "word" and before and not before[-1].isspace() else word
+
+
 def unknown_in_prefix(vocab: Vocab, prefix: str, token: str | None = None) -> list[str]:
     """The distinct prefix tokens outside the vocabulary (they are read as <unk>), in order."""
     tokens = prefix_tokens(prefix, token or token_level(vocab))
@@ -54,10 +68,12 @@ def _choose(logits: torch.Tensor, temperature: float, top_k: int | None,
 
 def generate(model, vocab: Vocab, prefix: str, num_chars: int, *, temperature: float = 0.0,
              top_k: int | None = None, generator: torch.Generator | None = None,
-             token: str | None = None) -> Iterator[str]:
+             token: str | None = None, beam: int | None = None) -> Iterator[str]:
     """Warm the state up on ``prefix`` (one forward call), then yield ``num_chars`` new tokens'
     text one at a time.  Temperature 0 is the book's greedy argmax; otherwise tokens are sampled
     from softmax(logits / temperature), restricted to the ``top_k`` likeliest when given.
+    ``beam=W`` runs a beam search of width W instead (engine.beam) and yields the best
+    continuation's tokens, all at once when the search ends.
     ``<unk>`` is never produced.  Word-level tokens come with their separating space.
     The arguments are checked here, before the first token is asked for."""
     if not isinstance(num_chars, int) or num_chars < 0:
@@ -66,20 +82,24 @@ def generate(model, vocab: Vocab, prefix: str, num_chars: int, *, temperature: f
         raise ConfigError(f"temperature {temperature!r}: must be 0 (greedy) or a positive number")
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
         raise ConfigError(f"top-k {top_k!r}: must be a whole number from 1")
+    if beam is not None:  # ---- beam search: engine/beam.py
+        from .beam import beam_stream, check_width
+
+        check_width(beam)
+        if temperature or top_k is not None:
+            raise ConfigError("beam search is deterministic: leave temperature at 0 and top-k unset")
+        return beam_stream(model, vocab, prefix, num_chars, beam, token or token_level(vocab))
     return _stream(model, vocab, prefix, num_chars, temperature, top_k, generator, token or token_level(vocab))
 
 
 def _stream(model, vocab, prefix, num_chars, temperature, top_k, generator, token) -> Iterator[str]:
     import torch
 
-    tokens = prefix_tokens(prefix, token)
-    if not tokens:  # a fresh state and a neutral first input
-        tokens = [FIRST_INPUT if FIRST_INPUT in vocab else vocab.to_tokens(min(1, len(vocab) - 1))]
     device = next(model.parameters()).device
     mask = torch.zeros(len(vocab), device=device)
     mask[vocab.unk] = -torch.inf  # <unk> is never written
     step = model.stepper(mask)
-    indices, h = vocab[tokens], model.begin_state(1)
+    indices, h = context_indices(vocab, prefix, token), model.begin_state(1)
     if len(indices) <= STEP_WARMUP:
         # a short prefix: token by token through the lean stepper (a few ops each) is quicker
         # to the first character than one forward call's setup
@@ -97,9 +117,7 @@ def _stream(model, vocab, prefix, num_chars, temperature, top_k, generator, toke
     text_so_far = prefix
     for i in range(num_chars):
         index = _choose(logits, temperature, top_k, generator)
-        word = vocab.idx_to_token[index]
-        if token == "word" and text_so_far and not text_so_far[-1].isspace():
-            word = " " + word
+        word = piece(vocab.idx_to_token[index], text_so_far, token)
         text_so_far = word
         yield word
         if i + 1 < num_chars:

@@ -31,3 +31,15 @@ def default_checkpoint(corpus_name: str, token: str) -> Path:
     """CORPUS-TOKEN.safetensors in the checkpoint folder: where ``rnnplay train`` and the app save."""
     stem = Path(corpus_name).stem or "corpus"
     return checkpoint_dir() / f"{stem}-{token}.safetensors"
+
+
+def newest_checkpoint() -> Path:
+    """The most recently written checkpoint in the checkpoint folder (the CLI's default); dangling
+    links and anything not a regular file are passed over."""
+    from .checkpoint_file import newest_checkpoint as newest_in
+    from .errors import CheckpointError
+
+    found = newest_in(checkpoint_dir())
+    if found is None:
+        raise CheckpointError(f"no checkpoint in {checkpoint_dir()}; run `rnnplay train` or pass --checkpoint")
+    return found

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from app_support import TINY, wait_for, wait_for_stats
+from textual.widgets import Tab
 
 from tui.app import create_app
 from tui.commands import RnnplayCommands
@@ -107,11 +108,13 @@ async def test_forecast_tab_mounts_the_forecast_pane_on_demand(tiny_corpus):
         pytest.skip("the Forecast pane is optional: its tab exists only when tui/panes/forecast.py does")
     async with app.run_test(size=(120, 40)) as pilot:
         assert not app.query("#forecast")
-        for _ in range(5):  # Corpus, Training, Generate, Paths, Batches, then Forecast
+        tabs = [tab.id for tab in app.query(Tab)]
+        for _ in range(tabs.index("tab-forecast")):
             await pilot.press("f2")
         await wait_for(pilot, lambda: bool(app.query("#forecast")), what="the Forecast pane")
         await pilot.pause()
         assert visible(app, "#forecast") and not any(visible(app, s) for s in TRIO)
-        await pilot.press("f2")  # back round to Corpus: the three panes again
+        for _ in range(len(tabs) - tabs.index("tab-forecast")):  # back round to Corpus: the three panes again
+            await pilot.press("f2")
         await pilot.pause()
         assert all(visible(app, s) for s in TRIO) and not visible(app, "#forecast")

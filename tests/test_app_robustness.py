@@ -176,7 +176,8 @@ async def test_generation_worker_error_is_a_notice_not_a_crash(tiny_corpus, monk
         monkeypatch.undo()                  # the next prompt writes again
         pane.query_one("#gen-length").value = "20"
         pane.write("the ")
-        await wait_for(pilot, lambda: text_of(app, "#gen-status") == "20 characters", what="a working run")
+        await wait_for(pilot, lambda: text_of(app, "#gen-status").startswith("20 characters · log p"),
+                       what="a working run")
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err and FAILURE not in out + err
 
@@ -203,7 +204,8 @@ async def test_100kb_paste_is_cut_to_the_cap_and_still_generates(tiny_corpus):
         await pilot.press("x")  # full: a typed key is refused, the app answers it
         assert prompt.value == expected_prompt
         await pilot.press("enter")
-        await wait_for(pilot, lambda: text_of(app, "#gen-status") == "50 characters", what="generation")
+        await wait_for(pilot, lambda: text_of(app, "#gen-status").startswith("50 characters · log p"),
+                       what="generation")
         trainer = app.trainer
         assert pane.prompt == expected_prompt
         assert pane.output == "".join(generate(trainer.snapshot_model(), trainer.vocab, expected_prompt, 50,

@@ -3,24 +3,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.cells import build_model
 from engine.layers import detach_state
-from engine.unroll import QUANTITIES, cell_of, input_vectors, unroll
+from engine.unroll import QUANTITIES, cell_of, first_layer_terms, input_vectors, unroll
+from model_support import CASES, random_model
 
 V, H, B, T = 9, 6, 3, 7
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CASES = [("rnn", 1, 0), ("rnn", 2, 0), ("gru", 1, 0), ("gru", 2, 4), ("lstm", 1, 0), ("lstm", 2, 4)]
-
 
 def model_of(cell, layers, embed, seed=0):
-    model = build_model(cell, V, H, layers, 0.3, generator=torch.Generator().manual_seed(seed), embed=embed)
-    g = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():  # larger than the initialisation, so that the gates open and close
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    return model.eval()
+    return random_model(cell, V, H, layers, embed, seed=seed)
 
 
 def tokens(seed=0, batch=B, steps=T):
@@ -117,3 +110,30 @@ def test_zero_steps_and_a_model_that_is_not_scratch():
     assert got.logits.shape == (2, 0, V)
     with pytest.raises(TypeError, match="scratch models"):
         unroll(torch.nn.Linear(2, 2), torch.zeros(1, 1, dtype=torch.long))
+
+
+@pytest.mark.parametrize("cell,layers,embed", CASES)
+def test_given_input_terms_take_the_place_of_the_inputs(cell, layers, embed):
+    """terms = X_t W_x + b by a gather (no one-hot matrix); the gradient by them, mapped back through
+    W_x^T, is the gradient by the input vectors."""
+    model = model_of(cell, layers, embed)
+    X, _ = tokens(5)
+    e = input_vectors(model, X).requires_grad_()
+    terms = first_layer_terms(model, X).detach().requires_grad_()
+    by_inputs, by_terms = unroll(model, X, inputs=e), unroll(model, X, terms=terms)
+    assert by_terms.inputs is None
+    torch.testing.assert_close(by_terms.logits, by_inputs.logits)
+    (g_e,) = torch.autograd.grad(by_inputs.logits[:, -1, 0].sum(), e)
+    (g_a,) = torch.autograd.grad(by_terms.logits[:, -1, 0].sum(), terms)
+    W_x = torch.cat([getattr(model, n) for n, _ in model.named_parameters()
+                     if n.startswith("W_x") and "_l" not in n], 1)
+    torch.testing.assert_close(g_a @ W_x.t(), g_e, atol=1e-6, rtol=1e-5)
+
+
+def test_without_outputs_there_are_no_logits_but_the_same_states():
+    model = model_of("lstm", 2, 4)
+    X, _ = tokens(6)
+    full, bare = unroll(model, X), unroll(model, X, outputs=False)
+    assert bare.logits is None
+    for key in full.acts:
+        torch.testing.assert_close(bare.stacked(key), full.stacked(key))

@@ -29,6 +29,7 @@ from tui.screens.help import HelpScreen
 TRIO = ("corpus", "training", "generate")
 # tabs whose pane is built the first time it is shown: view -> (module, class, border title)
 ON_DEMAND = {
+    "inspect": ("tui.panes.inspect", "InspectPane", "Inspect"),
     "paths": ("tui.panes.paths", "PathsPane", "Paths of BPTT"),
     "batches": ("tui.panes.batches", "BatchesPane", "Minibatches"),
     "forecast": ("tui.panes.forecast", "ForecastPane", "Forecast"),  # written by another helper
@@ -78,7 +79,8 @@ class RnnplayApp(App):
 
     def compose(self) -> ComposeResult:
         tabs = [Tab("Corpus", id="tab-corpus"), Tab("Training", id="tab-training"),
-                Tab("Generate", id="tab-generate"), Tab("Paths", id="tab-paths"), Tab("Batches", id="tab-batches")]
+                Tab("Generate", id="tab-generate"), Tab("Inspect", id="tab-inspect"), Tab("Paths", id="tab-paths"),
+                Tab("Batches", id="tab-batches")]
         if self.has_forecast:
             tabs.append(Tab("Forecast", id="tab-forecast"))
         yield Tabs(*tabs, id="tabs")
@@ -159,7 +161,8 @@ class RnnplayApp(App):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            inspecting = self.query_one(Tabs).active == "tab-inspect"
+            self.push_screen(HelpScreen(section="inspect" if inspecting else None))
 
     def action_train_start(self) -> None:
         self.training.start()

@@ -29,17 +29,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _newest_checkpoint():
-    from engine.checkpoint_file import newest_checkpoint
-    from engine.errors import CheckpointError
-    from engine.paths import checkpoint_dir
-
-    found = newest_checkpoint(checkpoint_dir())
-    if found is None:
-        raise CheckpointError(f"no checkpoint in {checkpoint_dir()}; run `rnnplay train` or pass --checkpoint")
-    return found
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -47,10 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import ConfigError
     from engine.escape import printable
     from engine.generate import generate, unknown_in_prefix
+    from engine.paths import newest_checkpoint
 
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         raise ConfigError(f"--seed {args.seed}: must be a whole number from 0 to {MAX_SEED:,}")
-    model, vocab, meta = load_model(args.checkpoint or _newest_checkpoint(), device="cpu", best=not args.latest)
+    model, vocab, meta = load_model(args.checkpoint or newest_checkpoint(), device="cpu", best=not args.latest)
     token = meta["config"]["token"]
     unknown = unknown_in_prefix(vocab, args.prefix, token)
     if unknown:

@@ -22,6 +22,7 @@ COMMANDS = [
      "show_view('paths')"),
     ("Show: minibatches", "How the text is cut into minibatches, and what the carried state means",
      "show_view('batches')"),
+    ("Show: inspect", "Inside the model: next-token guesses, units, gates, saliency", "show_view('inspect')"),
     ("Help", "What each pane shows and the formulas behind it (F1)", "help"),
 ]
 

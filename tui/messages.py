@@ -63,5 +63,38 @@ class GeneratedChunk(Message):
 
 @dataclass
 class GenerationEnded(Message):
+    """Generation ``run`` ended; ``log_prob`` is the written text's total log-probability under the
+    model (None when cancelled), ``candidates`` a beam search's (text, log-probability) pairs."""
+
     run: int
     cancelled: bool
+    log_prob: float | None = None
+    candidates: list = field(default_factory=list)
+
+
+@dataclass
+class Inspected(Message):
+    """Inspection ``run`` read its text: the model it used (a detached snapshot), its token level
+    ("char" or "word"), the top next tokens at every position (strings), the
+    ``engine.inspect.Reading``, every unit ranked against the text's features, the gates'
+    saturation (key -> (left, right) fractions), and the trainer's step."""
+
+    run: int
+    model: Any
+    token: str
+    tops: list
+    reading: Any
+    ranked: list
+    saturation: dict
+    step: int
+
+
+@dataclass
+class SaliencyReady(Message):
+    """Saliency of every input up to position ``t`` (a list of floats) for the reading of
+    inspection ``run`` at trainer step ``step``."""
+
+    run: int
+    step: int
+    t: int
+    values: list

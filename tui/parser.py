@@ -19,10 +19,10 @@ COMMANDS = {
     "train": "tui.cmd_train", "generate": "tui.cmd_generate",
     "compare": "tui.cmd_compare",
     "info": "tui.cmd_info",
-    "paths": "tui.cmd_paths", "batches": "tui.cmd_batches",
+    "paths": "tui.cmd_paths", "batches": "tui.cmd_batches", "inspect": "tui.cmd_inspect",
 }
 HEADLESS = "rnnplay train, generate, stats, forecast, compare or info"
-USES_TORCH = {"train", "generate", "forecast", "compare", "info", "paths", "batches"}
+USES_TORCH = {"train", "generate", "forecast", "compare", "info", "paths", "batches", "inspect"}
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -24,14 +24,17 @@ from tui.widgets.prompt import PromptInput
 
 CHUNK = 0.04        # seconds of text per message
 PACE = 1 / 250      # at most this many tokens a second, so a reader can watch the model write
-MODES = [("greedy", "greedy"), ("sampled", "sampled")]
+MODES = [("greedy", "greedy"), ("sampled", "sampled"), ("beam", "beam")]
 # characters: a prefix only sets the hidden state, whose memory is far shorter; a 100 kB paste is cut
 MAX_PROMPT = 2_000
 SHOWN_UNKNOWN = 10  # unknown tokens named in the warning
 
 
-def stream(pane, run: int, trainer, prompt: str, length: int, temperature: float, top_k: int | None) -> None:
-    """Runs in a thread: generate from a snapshot of the current weights, posting chunks of text."""
+def stream(pane, run: int, trainer, prompt: str, length: int, temperature: float, top_k: int | None,
+           beam: int | None = None) -> None:
+    """Runs in a thread: generate from a snapshot of the current weights, posting chunks of text,
+    then the text's total log-probability (a beam search posts its best text and every candidate)."""
+    from engine.beam import beam_search, sequence_log_prob
     from engine.generate import generate, unknown_in_prefix
 
     worker = get_current_worker()
@@ -42,7 +45,13 @@ def stream(pane, run: int, trainer, prompt: str, length: int, temperature: float
         named += " …" if len(unknown) > SHOWN_UNKNOWN else ""
         pane.app.notify(f"not in the vocabulary, read as <unk>: {named}", severity="warning", markup=False)
     model = trainer.snapshot_model()
+    if beam is not None:  # ---- beam search: the whole continuation at once, then every candidate
+        found = beam_search(model, trainer.vocab, prompt, length, beam, token=token)
+        pane.post_message(GeneratedChunk(run, found[0].text))
+        pane.post_message(GenerationEnded(run, False, found[0].log_prob, [(c.text, c.log_prob) for c in found]))
+        return
     buffer: list[str] = []
+    written: list[str] = []
     start = sent = time.monotonic()
     cancelled = False
     try:
@@ -53,6 +62,7 @@ def stream(pane, run: int, trainer, prompt: str, length: int, temperature: float
                 cancelled = True
                 break
             buffer.append(piece)
+            written.append(piece)
             now = time.monotonic()
             if now - sent >= CHUNK:
                 pane.post_message(GeneratedChunk(run, "".join(buffer)))
@@ -63,7 +73,8 @@ def stream(pane, run: int, trainer, prompt: str, length: int, temperature: float
     finally:
         if buffer:
             pane.post_message(GeneratedChunk(run, "".join(buffer)))
-        pane.post_message(GenerationEnded(run, cancelled))
+    log_prob = None if cancelled else sequence_log_prob(model, trainer.vocab, prompt, "".join(written), token=token)
+    pane.post_message(GenerationEnded(run, cancelled, log_prob))
 
 
 class GeneratePane(Vertical):
@@ -77,24 +88,28 @@ class GeneratePane(Vertical):
         self.run = 0            # id of the newest generation; older chunks are dropped
         self.prompt = ""
         self.output = ""
+        self.candidates: list[tuple[str, float]] = []  # a beam search's, best first
 
     def compose(self) -> ComposeResult:
         yield PromptInput(placeholder="type a prefix, e.g. time traveller, then Enter", max_length=MAX_PROMPT,
                           id="gen-prompt")
         with Horizontal(id="gen-controls", classes="row"):
             yield Select(MODES, value="sampled", allow_blank=False, compact=True, id="gen-mode")
-            yield Label("temp", classes="field-label")
-            yield Input("0.8", type="number", compact=True, id="gen-temperature")
-            yield Label("top-k", classes="field-label")
-            yield Input("", type="integer", placeholder="all", compact=True, id="gen-top-k")
+            yield Label("temp", classes="field-label sampling-field")
+            yield Input("0.8", type="number", compact=True, id="gen-temperature", classes="sampling-field")
+            yield Label("top-k", classes="field-label sampling-field")
+            yield Input("", type="integer", placeholder="all", compact=True, id="gen-top-k", classes="sampling-field")
             yield Label("length", classes="field-label")
             yield Input("300", type="integer", compact=True, id="gen-length")
+            yield Label("width", classes="field-label beam-field")
+            yield Input("4", type="integer", compact=True, id="gen-beam", classes="beam-field")
         with VerticalScroll(id="gen-scroll"):
             yield Static("train a model (F5) or load one (Ctrl+O), then type a prefix", id="gen-output")
         yield Static(id="gen-status", classes="status", markup=False)  # error lines hold [brackets]
 
-    def settings(self) -> tuple[int, float, int | None]:
-        """(length, temperature, top_k) from the controls; greedy is temperature 0."""
+    def settings(self) -> tuple[int, float, int | None, int | None]:
+        """(length, temperature, top_k, beam width) from the controls; greedy is temperature 0; the
+        width is None unless the mode is beam."""
 
         def number(widget_id: str, kind, name: str):
             raw = self.query_one(widget_id, Input).value.strip()
@@ -110,11 +125,22 @@ class GeneratePane(Vertical):
         top_k = number("#gen-top-k", int, "top-k")
         if length is None:
             raise ConfigError("length: give the number of tokens to write")
-        if self.query_one("#gen-mode", Select).value == "greedy":
+        mode = self.query_one("#gen-mode", Select).value
+        if mode == "beam":
+            width = number("#gen-beam", int, "beam width")
+            if width is None:
+                raise ConfigError("beam width: give the number of continuations to keep (1 to 32)")
+            return length, 0.0, None, width
+        if mode == "greedy":
             temperature = 0.0
         elif temperature is None or temperature <= 0:
             raise ConfigError("temperature: sampling needs a positive temperature (or choose greedy)")
-        return length, temperature, top_k
+        return length, temperature, top_k, None
+
+    @on(Select.Changed, "#gen-mode")
+    def _mode_changed(self, event: Select.Changed) -> None:
+        """A beam search takes a width instead of a temperature and a top-k."""
+        self.query_one("#gen-controls").set_class(event.value == "beam", "-beam")
 
     @on(Input.Submitted, "#gen-prompt")
     def _submitted(self, event: Input.Submitted) -> None:
@@ -127,7 +153,11 @@ class GeneratePane(Vertical):
         """Cancel any running generation and start writing after ``prompt``."""
         status = self.query_one("#gen-status", Static)
         try:
-            length, temperature, top_k = self.settings()
+            length, temperature, top_k, beam = self.settings()
+            if beam is not None:
+                from engine.beam import check_width
+
+                check_width(beam)
         except ConfigError as exc:  # a control that is not a number, or out of range
             status.update(error_line(exc))
             return
@@ -137,10 +167,10 @@ class GeneratePane(Vertical):
             return
         self.stop()
         self.run += 1
-        self.prompt, self.output = prompt, ""
+        self.prompt, self.output, self.candidates = prompt, "", []
         self._show()
-        status.update("writing… (Esc stops)")
-        self.run_worker(partial(stream, self, self.run, trainer, prompt, length, temperature, top_k),
+        status.update("searching…" if beam is not None else "writing… (Esc stops)")
+        self.run_worker(partial(stream, self, self.run, trainer, prompt, length, temperature, top_k, beam),
                         name="generate", group="generate", thread=True, exit_on_error=False)
 
     def stop(self) -> None:
@@ -158,9 +188,13 @@ class GeneratePane(Vertical):
     @on(GenerationEnded)
     def _ended(self, message: GenerationEnded) -> None:
         if message.run == self.run:
+            score = "" if message.log_prob is None else f" · log p = {message.log_prob:.2f}"
             self.query_one("#gen-status", Static).update(
                 f"stopped after {len(self.output):,} characters" if message.cancelled
-                else f"{len(self.output):,} characters")
+                else f"{len(self.output):,} characters{score}")
+            if message.candidates:
+                self.candidates = message.candidates
+                self._show()
 
     @on(Worker.StateChanged)
     def _failed(self, event: Worker.StateChanged) -> None:
@@ -169,6 +203,11 @@ class GeneratePane(Vertical):
 
     def _show(self) -> None:
         # text from the model's vocabulary, and a pasted prompt, shown rather than obeyed (engine.escape)
-        self.query_one("#gen-output", Static).update(Text.assemble((printable(self.prompt), "bold"),
-                                                                   printable(self.output)))
+        text = Text.assemble((printable(self.prompt), "bold"), printable(self.output))
+        if self.candidates:
+            text.append("\n\nbeam candidates (total log-probability):", style="bold")
+            for candidate, log_prob in self.candidates:
+                text.append(f"\n{log_prob:9.2f}  ", style="dim")
+                text.append(printable(candidate))
+        self.query_one("#gen-output", Static).update(text)
         self.query_one("#gen-scroll", VerticalScroll).scroll_end(animate=False)

@@ -1,6 +1,7 @@
 """The ``?`` screen: what each pane shows and the formula behind it."""
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -95,6 +96,37 @@ Type a prefix and press Enter: the model reads it, then writes one token at a ti
 *current* weights, also while training runs.  Greedy picks the likeliest token; sampled draws
 from `softmax(o / temperature)`, limited to the top-k likeliest when top-k is set.
 Esc stops; a new prompt replaces the old; Up/Down recall earlier prompts.
+**Beam search** (mode beam, width W up to 32) looks for a likely *whole* continuation: it keeps the
+W continuations with the highest `log p(x_1..x_n | prefix) = Σ_t log p(x_t | prefix, x_1..x_(t-1))`,
+extends each by every token, and keeps the W best again (this one always keeps the greedy
+continuation among them, so it never ends below greedy).  Every output shows its total
+log-probability: beam text scores higher than sampled text, and reads duller.
+
+## Inspect
+Type or paste a text (Enter), or give a span of the corpus as START:LEN (Enter); the current
+weights read it, and while training runs they read it again every 2 seconds.
+**Next token** (teacher forcing): the model reads the true text; after token t its output
+`softmax(O_t)` is its guess for token t+1.  Each token is coloured by the probability the model
+gave it (red: a surprise, green: expected); under it, the model's likeliest next token; the Next
+tab lists the top 5 at the cursor.  The text's loss is `-1/(T-1) Σ_t log p(x_(t+1) | x_0..x_t)`
+nats per token and its perplexity `exp(loss)`.
+**Units**: colour the text by one unit of one quantity: `l1.h` (every cell), the LSTM's gates
+`l1.i`, `l1.f`, `l1.o`, candidate `l1.c_tilde` and memory `l1.c`, the GRU's `l1.z`, `l1.r`,
+`l1.h_tilde` (`l2.` for the second layer).  Blue −1 … white 0 … red +1 for h, the candidates and
+tanh(c); blue 0 … red 1 for the gates.  The Units tab ranks the quantity's units by the **Pearson
+correlation** of their activation a_t with a feature f_t of the text,
+`r = Σ(a_t − ā)(f_t − f̄) / sqrt(Σ(a_t − ā)² · Σ(f_t − f̄)²)`: inside double quotes, inside
+parentheses, position in the line (texts with newlines), position in the word, space, vowel, word
+start, sentence end.  |r| near 1: the unit tracks the feature.  Enter on a row colours the text by it.
+**Gates**: a gate is left-saturated at a step when its value is below 0.1 (closed) and
+right-saturated above 0.9 (open); the scatter puts every unit of the layer at (fraction of steps
+closed, fraction open).  Forget gates open most of the time carry the memory across long spans.
+**Saliency** at the cursor position t: `‖∂ log p(x_(t+1)) / ∂e_s‖` for every earlier input s, e_s
+the one-hot vector (or embedding row) of token s: how much a nudge to input s would move the
+probability of the true next token.  Orange: the prediction leans on it.
+Keys, with the text focused: ←/→ Home/End PgUp/PgDn move the cursor · ↑/↓ next/previous unit ·
+a number then Enter: that unit · [ and ] previous/next quantity and layer · n, u, s colour by next
+token, unit or saliency · r read again now.
 
 ## Keys
 F5 train / resume · F6 pause / resume · F7 stop · Ctrl+R reset · Ctrl+S save · Ctrl+O load ·
@@ -108,6 +140,16 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close", id="help-close")]
     AUTO_FOCUS = "#help-box"  # arrows and PgUp/PgDn scroll at once
 
+    def __init__(self, section: str | None = None):
+        """``section``: the heading to open at (its slug, e.g. ``"inspect"``), None for the top."""
+        super().__init__()
+        self.section = section
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Markdown(HELP)
+
+    @on(Markdown.TableOfContentsUpdated)
+    def _open_at_section(self) -> None:
+        if self.section:
+            self.call_after_refresh(self.query_one(Markdown).goto_anchor, self.section)

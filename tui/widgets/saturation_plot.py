@@ -1,0 +1,25 @@
+"""The gate-saturation scatter: one point per unit, the fraction of steps its gate sat below 0.1
+(left-saturated, closed) against the fraction above 0.9 (right-saturated, open)."""
+from __future__ import annotations
+
+from tui.widgets.plots import Plot
+
+MARKERS = {"i": "dot", "f": "braille", "o": "sd", "z": "dot", "r": "braille"}
+
+
+class SaturationPlot(Plot):
+    def show(self, fractions: dict[str, tuple[list[float], list[float]]], layer: int) -> None:
+        """``fractions``: gate key -> (left fractions, right fractions) of every unit; the gates of
+        ``layer`` are drawn, each in its own colour."""
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(f"gate saturation, layer {layer}: one point per unit")
+        plt.xlabel("fraction < 0.1")
+        plt.ylabel("fraction > 0.9")
+        plt.xlim(0, 1)
+        plt.ylim(0, 1)
+        for key, (low, high) in fractions.items():
+            if key.startswith(f"l{layer}."):
+                gate = key.split(".", 1)[1]
+                plt.scatter(low, high, label=gate, marker=MARKERS.get(gate, "dot"))
+        self.refresh()
