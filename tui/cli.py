@@ -15,6 +15,7 @@ COMMANDS = {
     "forecast": "tui.cmd_forecast",
     "train": "tui.cmd_train", "generate": "tui.cmd_generate",
     "compare": "tui.cmd_compare",
+    "serve": "tui.cmd_serve",
 }
 
 
@@ -50,11 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in COMMANDS.items():
         import_module(module).add_parser(sub)
     # Without a subcommand the app opens; these options preset it.
-    from tui.options import add_train_arguments
+    from tui.options import add_app_arguments
 
-    parser.add_argument("--checkpoint", metavar="PATH", default=None,
-                        help="open the app with this checkpoint loaded (its corpus and settings)")
-    add_train_arguments(parser)
+    add_app_arguments(parser)
     return parser
 
 

@@ -50,6 +50,29 @@ def _per_cell(field: str) -> str:
                      else f"{values[field]} for {cell}" for cell, values in CELL_DEFAULTS.items())
 
 
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the bare ``rnnplay`` (which presets the app); ``rnnplay serve`` passes them on."""
+    parser.add_argument("--checkpoint", metavar="PATH", default=None,
+                        help="open the app with this checkpoint loaded (its corpus and settings)")
+    add_train_arguments(parser)
+
+
+def app_argv(args: argparse.Namespace) -> list[str]:
+    """The app options set in ``args``, as the command line that sets them again.
+
+    Every app option is a plain ``--name VALUE`` whose dest is its name (argparse's rule);
+    a test parses the result back to the same values.
+    """
+    app = argparse.ArgumentParser(add_help=False)
+    add_app_arguments(app)
+    argv = []
+    for dest, default in vars(app.parse_args([])).items():
+        value = getattr(args, dest)
+        if value != default:
+            argv += ["--" + dest.replace("_", "-"), str(value)]
+    return argv
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     from engine.corpus import BUILTINS
 
