@@ -1,8 +1,11 @@
-"""Helpers for the ``rnnplay serve`` tests: the real command on a free loopback port, its app
-processes (one per session) found with psutil, and polling with a deadline."""
+"""Helpers for the ``rnnplay serve`` tests and benchmark: the real command on a free loopback port,
+its app processes (one per session) found with psutil, a page's terminal read back through pyte,
+and polling with a deadline."""
 from __future__ import annotations
 
+import asyncio
 import http.client
+import re
 import socket
 import subprocess
 import sys
@@ -18,22 +21,63 @@ import pytest
 TINY_OPTIONS = ("--hidden", "16", "--steps", "8", "--batch", "4", "--epochs", "1", "--device", "cpu")
 
 
+class TerminalScreen:
+    """What a page's terminal shows: the app's output replayed into pyte, a terminal emulator."""
+
+    def __init__(self, width: int, height: int):
+        import pyte
+
+        self.screen = pyte.Screen(width, height)
+        self.stream = pyte.ByteStream(self.screen)
+
+    def feed(self, output: bytes) -> None:
+        self.stream.feed(output)
+
+    def resize(self, width: int, height: int) -> None:
+        self.screen.resize(lines=height, columns=width)
+
+    def text(self) -> str:
+        return "\n".join(self.screen.display)
+
+    @property
+    def size(self) -> str:
+        return f"{self.screen.columns}x{self.screen.lines}"
+
+
+async def read_until(websocket, screen: TerminalScreen, pattern: str, timeout: float = 60.0) -> None:
+    """Replay a page's websocket into ``screen`` until ``pattern`` shows on it."""
+    import aiohttp
+
+    async def read() -> None:
+        async for message in websocket:
+            if message.type == aiohttp.WSMsgType.BINARY:
+                screen.feed(message.data)
+                if re.search(pattern, screen.text()):
+                    return
+        pytest.fail(f"the websocket closed before {pattern!r} showed; the terminal showed:\n{screen.text()}")
+
+    try:
+        await asyncio.wait_for(read(), timeout)
+    except TimeoutError:
+        pytest.fail(f"timed out waiting for {pattern!r}; the terminal showed:\n{screen.text()}")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def wait_until(predicate, what: str, timeout: float = 20.0, poll=lambda: time.sleep(0.05)):
-    """``predicate()``'s first true value; fail after ``timeout`` seconds. ``poll`` waits between tries
-    (a browser test passes one that lets the browser's events through)."""
+def wait_until(predicate, what: str, timeout: float = 20.0, poll=lambda: time.sleep(0.05), shown=lambda: ""):
+    """``predicate()``'s first true value; fail after ``timeout`` seconds, with what ``shown()`` says.
+    ``poll`` waits between tries (a browser test passes one that lets the browser's events through)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            pytest.fail(f"timed out waiting for {what}{shown()}")
         poll()
 
 

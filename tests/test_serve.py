@@ -9,7 +9,8 @@ import sys
 import psutil
 import pytest
 
-from tests.serve_support import TINY_OPTIONS, free_port, gone, rnnplay_serve, wait_until
+from tests.serve_support import (TINY_OPTIONS, TerminalScreen, free_port, gone, read_until, rnnplay_serve,
+                                 wait_until)
 from tui.cli import build_parser, main
 from tui.cmd_serve import served_command
 
@@ -26,7 +27,7 @@ def test_served_command_passes_every_app_option_through():
     app = build_parser()
     serve_args = app.parse_args(["serve", "--port", "8123", "--max-sessions", "3", *APP_OPTIONS])
     words = shlex.split(served_command(serve_args))
-    assert words[:4] == ["exec", sys.executable, "-m", "tui"]
+    assert words[:4] == ["exec", sys.executable, "-m", "tui.served"]
     served = app.parse_args(words[4:])  # the bare `rnnplay` reads what the tab's process gets
     typed = app.parse_args(APP_OPTIONS)
     app_dests = {dest for dest, value in vars(app.parse_args([])).items() if value is None and dest != "command"}
@@ -129,44 +130,35 @@ async def test_an_app_that_ignores_quit_is_killed(serve_extra, monkeypatch):
     assert gone([process], timeout=1) == []
 
 
-async def first_binary(websocket, timeout: float = 60.0) -> bytes:
-    """The first terminal output on a page's websocket."""
+async def test_the_session_over_the_cap_is_refused_and_a_tab_closed_while_training_ends_its_app(
+        serve_extra, tiny_corpus, tmp_path):
     import aiohttp
 
-    async def read():
-        async for message in websocket:
-            if message.type == aiohttp.WSMsgType.BINARY:
-                return message.data
-        pytest.fail("the websocket closed before any terminal output")
-
-    return await asyncio.wait_for(read(), timeout)
-
-
-async def test_the_session_over_the_cap_is_refused_and_a_closed_session_ends_its_app(serve_extra, tiny_corpus,
-                                                                                     tmp_path):
-    import aiohttp
-
-    with rnnplay_serve(tmp_path, "--max-sessions", "1", "--corpus", str(tiny_corpus), *TINY_OPTIONS) as served:
+    options = ("--corpus", str(tiny_corpus), *TINY_OPTIONS, "--epochs", "1000")
+    with rnnplay_serve(tmp_path, "--max-sessions", "1", *options) as served:
         ws_url = served.url + "ws?width=120&height=40"
         async with aiohttp.ClientSession() as client:
             first = await client.ws_connect(ws_url)
-            await first_binary(first)  # the app drew
+            screen = TerminalScreen(120, 40)
+            await read_until(first, screen, "vocabulary 28")
             apps = await asyncio.to_thread(served.wait_for_apps, 1)
+            await first.send_json(["stdin", "\x1b[15~"])  # F5, as the page sends it
+            await read_until(first, screen, r"training · epoch 1/1000 · step \d+")
 
             status, page = await asyncio.to_thread(served.get)
             assert status == 503 and "All sessions are in use: this server runs at most 1 session at once" in page
 
             second = await client.ws_connect(ws_url)
-            refusal = (await first_binary(second)).decode()
-            assert "rnnplay: All sessions are in use: this server runs at most 1 session at once" in refusal
+            await read_until(second, TerminalScreen(120, 40), "rnnplay: All sessions are in use")
             assert served.app_processes() == apps  # no second app was started
             await second.close()
 
-            await first.close()  # as a closed tab does
+            await first.close()  # as a closed tab does, while its app trains
             assert await asyncio.to_thread(gone, apps, 15) == [], "the app outlived its session"
         # the slot is free again once the server has seen its app end
         await asyncio.to_thread(wait_until, lambda: served.get()[0] == 200, "the session's slot to be freed", 10)
         assert served.process.poll() is None
+        assert "did not quit" not in served.log_text()  # it quit when asked; nothing had to be killed
 
 
 async def test_stopping_the_server_ends_every_app(serve_extra, tiny_corpus, tmp_path):
@@ -175,8 +167,31 @@ async def test_stopping_the_server_ends_every_app(serve_extra, tiny_corpus, tmp_
     with rnnplay_serve(tmp_path, "--max-sessions", "2", "--corpus", str(tiny_corpus), *TINY_OPTIONS) as served:
         async with aiohttp.ClientSession() as client:
             websocket = await client.ws_connect(served.url + "ws?width=120&height=40")
-            await first_binary(websocket)
+            await read_until(websocket, TerminalScreen(120, 40), "vocabulary 28")
             apps = await asyncio.to_thread(served.wait_for_apps, 1)
             served.process.send_signal(signal.SIGINT)  # Ctrl+C
             assert await asyncio.to_thread(served.process.wait, 30) == 0
             assert await asyncio.to_thread(gone, apps, 5) == [], "an app outlived the server"
+
+
+async def test_an_app_quits_when_its_server_is_killed(serve_extra, tiny_corpus, tmp_path):
+    import aiohttp
+
+    with rnnplay_serve(tmp_path, "--max-sessions", "2", "--corpus", str(tiny_corpus), *TINY_OPTIONS) as served:
+        async with aiohttp.ClientSession() as client:
+            websocket = await client.ws_connect(served.url + "ws?width=120&height=40")
+            await read_until(websocket, TerminalScreen(120, 40), "vocabulary 28")
+            apps = await asyncio.to_thread(served.wait_for_apps, 1)
+            served.process.kill()  # no chance to end its sessions
+            served.process.wait()
+            assert await asyncio.to_thread(gone, apps, 10) == [], "an app outlived its killed server"
+
+
+def test_serve_benchmark_prints_a_row_per_configuration(serve_extra, tiny_corpus, capsys):
+    from benchmarks.serve_bench import main as serve_bench
+
+    assert serve_bench(["--seconds", "0.3", "--only", "rnn, hidden 32", "--corpus", str(tiny_corpus)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| rnn, hidden 32 |")]
+    assert len(rows) == 1
+    idle_mb, peak_mb, gone_s = (float(cell) for cell in rows[0].strip("|").split("|")[1:])
+    assert 0 < idle_mb <= peak_mb and 0 < gone_s < 30

@@ -37,9 +37,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def served_command(args: argparse.Namespace) -> str:
-    """The shell command textual-serve runs for each tab: this interpreter's app with the options
-    given to ``rnnplay serve``; exec, so that the app process is the one the server watches."""
-    return "exec " + shlex.join([sys.executable, "-m", "tui", *app_argv(args)])
+    """The shell command textual-serve runs for each tab: this interpreter's app (through
+    ``tui.served``, which quits it if the server dies) with the options given to ``rnnplay serve``;
+    exec, so that the app process is the one the server watches."""
+    return "exec " + shlex.join([sys.executable, "-m", "tui.served", *app_argv(args)])
 
 
 def is_loopback(host: str) -> bool:

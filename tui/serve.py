@@ -19,10 +19,11 @@ from aiohttp import web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
+from tui.served import QUIT_GRACE_S  # a closed tab's app quits after its training step; then it is killed
+
 log = logging.getLogger("rnnplay.serve")
 
 SESSION_BYTES = 300 * 1024 ** 2  # one session's app process: Textual and PyTorch, a small model
-QUIT_GRACE_S = 10.0  # a closed tab's app quits after its training step; past this it is killed
 
 REFUSAL_PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>rnnplay: busy</title></head>
