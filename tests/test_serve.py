@@ -69,6 +69,8 @@ def test_loopback_by_default_and_a_warning_otherwise(no_serving, capsys):
     (["serve", "--max-sessions", "0"], "--max-sessions must be at least 1"),
     (["serve", "--port", "70000"], "--port must be between 1 and 65535"),
     (["serve", "--hidden", "0"], "hidden 0"),
+    (["serve", "--corpus", "/no/such/corpus.txt"], "/no/such/corpus.txt: no such file"),
+    (["serve", "--checkpoint", "/no/such.safetensors"], "/no/such.safetensors: no such checkpoint"),
 ])
 def test_bad_options_are_one_line(no_serving, capsys, argv, says):
     assert main(argv) == 2

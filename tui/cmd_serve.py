@@ -6,6 +6,7 @@ import ipaddress
 import shlex
 import sys
 from importlib.util import find_spec
+from pathlib import Path
 
 from engine.errors import RnnplayError
 from tui.options import add_app_arguments, app_argv, train_config_from_args
@@ -50,15 +51,25 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def run(args: argparse.Namespace) -> int:
-    if find_spec("textual_serve") is None:
-        raise ServeError("rnnplay serve needs textual-serve: pip install -e \".[serve]\"")
+def check_options(args: argparse.Namespace) -> None:
+    """A bad option or file is one line now, not an error in every tab."""
+    from engine.corpus import BUILTINS, read_text_file
+
     if args.max_sessions is not None and args.max_sessions < 1:
         raise ServeError(f"--max-sessions must be at least 1, not {args.max_sessions}")
     if not 0 < args.port < 65536:
         raise ServeError(f"--port must be between 1 and 65535, not {args.port}")
-    train_config_from_args(args)  # a bad option is one line now, not an error in every tab
+    train_config_from_args(args)
+    if args.corpus is not None and args.corpus not in BUILTINS:
+        read_text_file(args.corpus)
+    if args.checkpoint is not None and not Path(args.checkpoint).is_file():
+        raise ServeError(f"{args.checkpoint}: no such checkpoint")
 
+
+def run(args: argparse.Namespace) -> int:
+    if find_spec("textual_serve") is None:
+        raise ServeError("rnnplay serve needs textual-serve: pip install -e \".[serve]\"")
+    check_options(args)
     from tui.serve import RnnplayServer, default_max_sessions
 
     if not is_loopback(args.host):
