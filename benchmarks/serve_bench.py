@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.common import corpus_source
-from tests.serve_support import TerminalScreen, read_until, rnnplay_serve
+from tests.serve_support import TerminalScreen, open_session, read_until, rnnplay_serve
 
 CONFIGS = {
     "rnn, hidden 32": ("--hidden", "32"),
@@ -36,10 +36,8 @@ async def one_session(served, seconds: float) -> dict:
     import aiohttp
 
     async with aiohttp.ClientSession() as client:
-        websocket = await client.ws_connect(served.url + "ws?width=120&height=40")
         screen = TerminalScreen(120, 40)
-        await read_until(websocket, screen, "vocabulary")
-        (app,) = await asyncio.to_thread(served.wait_for_apps, 1)
+        websocket, (app,) = await open_session(client, served, screen)
         idle = app.memory_info().rss
         await websocket.send_json(["stdin", "\x1b[15~"])  # F5
         await read_until(websocket, screen, r"training · epoch")

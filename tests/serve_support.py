@@ -40,8 +40,12 @@ class TerminalScreen:
         return "\n".join(self.screen.display)
 
     @property
-    def size(self) -> str:
-        return f"{self.screen.columns}x{self.screen.lines}"
+    def columns(self) -> int:
+        return self.screen.columns
+
+    @property
+    def lines(self) -> int:
+        return self.screen.lines
 
 
 async def read_until(websocket, screen: TerminalScreen, pattern: str, timeout: float = 60.0) -> None:
@@ -60,6 +64,14 @@ async def read_until(websocket, screen: TerminalScreen, pattern: str, timeout: f
         await asyncio.wait_for(read(), timeout)
     except TimeoutError:
         pytest.fail(f"timed out waiting for {pattern!r}; the terminal showed:\n{screen.text()}")
+
+
+async def open_session(client, served: Served, screen: TerminalScreen, pattern: str = "vocabulary"):
+    """A page's websocket (``client``: an aiohttp ClientSession) at ``screen``'s size, once its app
+    shows ``pattern``; with the session's app processes."""
+    websocket = await client.ws_connect(f"{served.url}ws?width={screen.columns}&height={screen.lines}")
+    await read_until(websocket, screen, pattern)
+    return websocket, await asyncio.to_thread(served.wait_for_apps, 1)
 
 
 def free_port() -> int:

@@ -9,8 +9,8 @@ import sys
 import psutil
 import pytest
 
-from tests.serve_support import (TINY_OPTIONS, TerminalScreen, free_port, gone, read_until, rnnplay_serve,
-                                 wait_until)
+from tests.serve_support import (TINY_OPTIONS, TerminalScreen, free_port, gone, open_session, read_until,
+                                 rnnplay_serve, wait_until)
 from tui.cli import build_parser, main
 from tui.cmd_serve import served_command
 
@@ -138,19 +138,16 @@ async def test_the_session_over_the_cap_is_refused_and_a_tab_closed_while_traini
 
     options = ("--corpus", str(tiny_corpus), *TINY_OPTIONS, "--epochs", "1000")
     with rnnplay_serve(tmp_path, "--max-sessions", "1", *options) as served:
-        ws_url = served.url + "ws?width=120&height=40"
         async with aiohttp.ClientSession() as client:
-            first = await client.ws_connect(ws_url)
             screen = TerminalScreen(120, 40)
-            await read_until(first, screen, "vocabulary 28")
-            apps = await asyncio.to_thread(served.wait_for_apps, 1)
+            first, apps = await open_session(client, served, screen)
             await first.send_json(["stdin", "\x1b[15~"])  # F5, as the page sends it
             await read_until(first, screen, r"training · epoch 1/1000 · step \d+")
 
             status, page = await asyncio.to_thread(served.get)
             assert status == 503 and "All sessions are in use: this server runs at most 1 session at once" in page
 
-            second = await client.ws_connect(ws_url)
+            second = await client.ws_connect(served.url + "ws?width=120&height=40")
             await read_until(second, TerminalScreen(120, 40), "rnnplay: All sessions are in use")
             assert served.app_processes() == apps  # no second app was started
             await second.close()
@@ -163,30 +160,20 @@ async def test_the_session_over_the_cap_is_refused_and_a_tab_closed_while_traini
         assert "did not quit" not in served.log_text()  # it quit when asked; nothing had to be killed
 
 
-async def test_stopping_the_server_ends_every_app(serve_extra, tiny_corpus, tmp_path):
+@pytest.mark.parametrize("end", ["ctrl+c", "killed"])
+async def test_no_app_outlives_its_server(serve_extra, tiny_corpus, tmp_path, end):
     import aiohttp
 
     with rnnplay_serve(tmp_path, "--max-sessions", "2", "--corpus", str(tiny_corpus), *TINY_OPTIONS) as served:
         async with aiohttp.ClientSession() as client:
-            websocket = await client.ws_connect(served.url + "ws?width=120&height=40")
-            await read_until(websocket, TerminalScreen(120, 40), "vocabulary 28")
-            apps = await asyncio.to_thread(served.wait_for_apps, 1)
-            served.process.send_signal(signal.SIGINT)  # Ctrl+C
-            assert await asyncio.to_thread(served.process.wait, 30) == 0
-            assert await asyncio.to_thread(gone, apps, 5) == [], "an app outlived the server"
-
-
-async def test_an_app_quits_when_its_server_is_killed(serve_extra, tiny_corpus, tmp_path):
-    import aiohttp
-
-    with rnnplay_serve(tmp_path, "--max-sessions", "2", "--corpus", str(tiny_corpus), *TINY_OPTIONS) as served:
-        async with aiohttp.ClientSession() as client:
-            websocket = await client.ws_connect(served.url + "ws?width=120&height=40")
-            await read_until(websocket, TerminalScreen(120, 40), "vocabulary 28")
-            apps = await asyncio.to_thread(served.wait_for_apps, 1)
-            served.process.kill()  # no chance to end its sessions
-            served.process.wait()
-            assert await asyncio.to_thread(gone, apps, 10) == [], "an app outlived its killed server"
+            _, apps = await open_session(client, served, TerminalScreen(120, 40))
+            if end == "ctrl+c":
+                served.process.send_signal(signal.SIGINT)  # the server ends its sessions, then exits
+                assert await asyncio.to_thread(served.process.wait, 30) == 0
+            else:
+                served.process.kill()  # no chance to: each app sees its parent gone
+                await asyncio.to_thread(served.process.wait)
+            assert await asyncio.to_thread(gone, apps, 10) == [], f"an app outlived its server ({end})"
 
 
 def test_serve_benchmark_prints_a_row_per_configuration(serve_extra, tiny_corpus, capsys):

@@ -109,15 +109,16 @@ def test_rnnplay_in_chromium(browser, timemachine, tmp_path):
         page.keyboard.type("time traveller ")
         page.keyboard.press("Enter")
         terminal.wait_for(r"\b300 characters", "the generated text")
-        written = terminal.wait_for(r"time traveller (.+)", "the text after the prefix").group(1)
-        assert written.strip("│ "), f"no text after the prefix:\n{terminal.text()}"
+        # the Generate pane's output: the prefix, then the model's text up to the pane's border
+        written = terminal.wait_for(r"time traveller ([^│]*)│", "the text after the prefix").group(1)
+        assert written.strip(), f"no text after the prefix:\n{terminal.text()}"
 
         app_rss_mb = sum(process.memory_info().rss for process in apps) / 1024 ** 2
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "serve-browser.png")
         (ARTIFACTS / "serve-browser.json").write_text(json.dumps({
             "first_frame_s": round(first_frame_s, 2), "statistics_s": round(statistics_s, 2),
-            "app_rss_mb": round(app_rss_mb), "terminal": terminal.screen.size,
+            "app_rss_mb": round(app_rss_mb), "terminal": f"{terminal.screen.columns}x{terminal.screen.lines}",
         }, indent=1) + "\n")
 
         page.close()  # the tab goes: its app must follow

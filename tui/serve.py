@@ -11,6 +11,7 @@ closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import os
@@ -73,8 +74,9 @@ class AppSession(AppService):
             if self.process is not None:
                 await asyncio.wait_for(self.process.wait(), QUIT_GRACE_S)
         except TimeoutError:
-            log.warning("an app did not quit within %g s of its tab closing: killed", QUIT_GRACE_S)
-            self.process.kill()
+            log.warning("an app did not quit within %g s of being asked to: killed", QUIT_GRACE_S)
+            with contextlib.suppress(ProcessLookupError):  # it may have ended just now
+                self.process.kill()
             await self.process.wait()
 
 
