@@ -14,8 +14,8 @@ from tests.serve_support import (TINY_OPTIONS, TerminalScreen, free_port, gone, 
 from tui.cli import build_parser, main
 from tui.cmd_serve import served_command
 
-# Every app option with a value other than its default; a path with a space and a quote in it.
-APP_OPTIONS = ["--checkpoint", "/tmp/my model's.safetensors", "--corpus", "/tmp/a corpus.txt",
+# Every app option with a value other than its default; paths with a space, a quote, a leading dash.
+APP_OPTIONS = ["--checkpoint=-my model's.safetensors", "--corpus", "/tmp/a corpus.txt",
                "--token", "word", "--iter", "sequential", "--cell", "lstm", "--hidden", "32", "--layers", "2",
                "--dropout", "0.25", "--embed", "8", "--weight-decay", "0.01", "--steps", "12", "--batch", "6",
                "--lr", "0.125", "--schedule", "cosine", "--clip", "2.5", "--optimizer", "adam", "--epochs", "3",
@@ -37,7 +37,7 @@ def test_served_command_passes_every_app_option_through():
 
 def test_served_command_passes_only_the_options_given():
     args = build_parser().parse_args(["serve", "--host", "127.0.0.1", "--hidden", "16"])
-    assert shlex.split(served_command(args))[4:] == ["--hidden", "16"]
+    assert shlex.split(served_command(args))[4:] == ["--hidden=16"]
 
 
 @pytest.fixture

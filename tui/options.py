@@ -61,7 +61,8 @@ def app_argv(args: argparse.Namespace) -> list[str]:
     """The app options set in ``args``, as the command line that sets them again.
 
     Every app option is a plain ``--name VALUE`` whose dest is its name (argparse's rule);
-    a test parses the result back to the same values.
+    ``--name=VALUE`` keeps a value that starts with a dash a value. A test parses the result back
+    to the same values.
     """
     app = argparse.ArgumentParser(add_help=False)
     add_app_arguments(app)
@@ -69,7 +70,7 @@ def app_argv(args: argparse.Namespace) -> list[str]:
     for dest, default in vars(app.parse_args([])).items():
         value = getattr(args, dest)
         if value != default:
-            argv += ["--" + dest.replace("_", "-"), str(value)]
+            argv.append(f"--{dest.replace('_', '-')}={value}")
     return argv
 
 
