@@ -79,6 +79,32 @@ def _per_cell(field: str) -> str:
                      else f"{values[field]} for {cell}" for cell, values in CELL_DEFAULTS.items())
 
 
+def add_app_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the bare ``rnnplay`` (which presets the app); ``rnnplay serve`` passes them on."""
+    parser.add_argument("--checkpoint", metavar="PATH", default=None,
+                        help="open the app with this checkpoint loaded: its corpus and its configuration, "
+                             "so no training option may be given with it except --corpus, which says where "
+                             "the run's text is now when it has moved")
+    add_train_arguments(parser)
+
+
+def app_argv(args: argparse.Namespace) -> list[str]:
+    """The app options set in ``args``, as the command line that sets them again.
+
+    Every app option is a plain ``--name VALUE`` whose dest is its name (argparse's rule);
+    ``--name=VALUE`` keeps a value that starts with a dash a value. A test parses the result back
+    to the same values.
+    """
+    app = argparse.ArgumentParser(add_help=False)
+    add_app_arguments(app)
+    argv = []
+    for dest, default in vars(app.parse_args([])).items():
+        value = getattr(args, dest)
+        if value != default:
+            argv.append(f"--{dest.replace('_', '-')}={value}")
+    return argv
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     from engine.corpus import BUILTINS
 

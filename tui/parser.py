@@ -6,6 +6,7 @@ The command modules import torch only when their subcommand runs, so ``rnnplay -
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -20,6 +21,7 @@ COMMANDS = {
     "compare": "tui.cmd_compare",
     "info": "tui.cmd_info",
     "paths": "tui.cmd_paths", "batches": "tui.cmd_batches", "inspect": "tui.cmd_inspect",
+    "serve": "tui.cmd_serve",
 }
 HEADLESS = "rnnplay train, generate, stats, forecast, compare or info"
 USES_TORCH = {"train", "generate", "forecast", "compare", "info", "paths", "batches", "inspect"}
@@ -72,13 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in COMMANDS.items():
         import_module(module).add_parser(sub)
     # Without a subcommand the app opens; these options preset it.
-    from tui.options import add_train_arguments
+    from tui.options import add_app_arguments
 
-    parser.add_argument("--checkpoint", metavar="PATH", default=None,
-                        help="open the app with this checkpoint loaded: its corpus and its configuration, "
-                             "so no training option may be given with it except --corpus, which says where "
-                             "the run's text is now when it has moved")
-    add_train_arguments(parser)
+    add_app_arguments(parser)
     return parser
 
 
@@ -91,7 +89,8 @@ def run_app(args: argparse.Namespace) -> int:
         raise ConfigError(f"--checkpoint opens the run with its own configuration; drop "
                           f"{option_names(given_train_options(args))} (only --corpus may be given with it)")
     config = train_config_from_args(args)
-    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+    # a driver named in TEXTUAL_DRIVER (textual-serve's web driver: `rnnplay serve`) draws into pipes
+    if not (sys.stdout.isatty() and sys.stdin.isatty()) and not os.environ.get("TEXTUAL_DRIVER"):
         print(f"rnnplay: the app needs a terminal (its input or output is not one); for scripts and pipes use "
               f"{HEADLESS} (see rnnplay --help)", file=sys.stderr)
         return 2
