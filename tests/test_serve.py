@@ -11,12 +11,13 @@ import pytest
 
 from tests.serve_support import (TINY_OPTIONS, TerminalScreen, free_port, gone, open_session, read_until,
                                  rnnplay_serve, wait_until)
-from tui.cli import build_parser, main
+from tui.cli import main
+from tui.parser import build_parser
 from tui.cmd_serve import served_command
 
 # Every app option with a value other than its default; paths with a space, a quote, a leading dash.
 APP_OPTIONS = ["--checkpoint=-my model's.safetensors", "--corpus", "/tmp/a corpus.txt",
-               "--token", "word", "--iter", "sequential", "--cell", "lstm", "--hidden", "32", "--layers", "2",
+               "--token", "word", "--mode", "raw", "--iter", "sequential", "--cell", "lstm", "--hidden", "32", "--layers", "2",
                "--dropout", "0.25", "--embed", "8", "--weight-decay", "0.01", "--steps", "12", "--batch", "6",
                "--lr", "0.125", "--schedule", "cosine", "--clip", "2.5", "--optimizer", "adam", "--epochs", "3",
                "--max-tokens", "5000", "--val-fraction", "0.2", "--time-budget", "30", "--seed", "7",
@@ -30,7 +31,8 @@ def test_served_command_passes_every_app_option_through():
     assert words[:4] == ["exec", sys.executable, "-m", "tui.served"]
     served = app.parse_args(words[4:])  # the bare `rnnplay` reads what the tab's process gets
     typed = app.parse_args(APP_OPTIONS)
-    app_dests = {dest for dest, value in vars(app.parse_args([])).items() if value is None and dest != "command"}
+    app_dests = {dest for dest, value in vars(app.parse_args([])).items()
+                 if value is None and dest not in ("command", "version")}
     assert {dest for dest in app_dests if getattr(typed, dest) is None} == set(), "APP_OPTIONS misses an option"
     assert {dest: getattr(served, dest) for dest in app_dests} == {dest: getattr(typed, dest) for dest in app_dests}
 
@@ -80,7 +82,8 @@ def test_bad_options_are_one_line(no_serving, capsys, argv, says):
 
 
 def test_missing_textual_serve_says_what_to_install(monkeypatch, capsys):
-    monkeypatch.setattr("tui.cmd_serve.find_spec", lambda name: None)
+    monkeypatch.setitem(sys.modules, "textual_serve", None)  # as if not installed: importing it fails
+    monkeypatch.delitem(sys.modules, "tui.serve", raising=False)
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and 'pip install -e ".[serve]"' in err

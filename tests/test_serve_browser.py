@@ -96,7 +96,7 @@ def test_rnnplay_in_chromium(browser, timemachine, tmp_path):
         page.wait_for_selector("body.-first-byte", timeout=30_000)  # the page has shown its terminal
         terminal.wait_for(r"Corpus +Training +Generate", "the app's first frame")
         first_frame_s = time.monotonic() - opened
-        terminal.wait_for(r"178,979 characters .* vocabulary 28", "the corpus statistics")
+        terminal.wait_for(r"178,979 characters .* 173,427 char tokens", "the corpus statistics")
         statistics_s = time.monotonic() - opened
         apps = served.wait_for_apps(1)
 

@@ -1,6 +1,6 @@
 """The rnnplay app: Corpus, Training and Generate side by side (tabs on small terminals).
 
-This module holds the App and its factory; CLI parsing lives in ``tui.cli``.
+This module holds the App and its factory; CLI parsing lives in ``tui.parser``.
 Nothing here imports torch: the panes load it in thread workers after the
 first frame.
 """

@@ -5,7 +5,6 @@ import argparse
 import ipaddress
 import shlex
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 
 from engine.errors import RnnplayError
@@ -67,10 +66,11 @@ def check_options(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if find_spec("textual_serve") is None:
-        raise ServeError("rnnplay serve needs textual-serve: pip install -e \".[serve]\"")
+    try:
+        from tui.serve import RnnplayServer, default_max_sessions
+    except ImportError as exc:  # the `serve` extra is not installed
+        raise ServeError(str(exc)) from None
     check_options(args)
-    from tui.serve import RnnplayServer, default_max_sessions
 
     if not is_loopback(args.host):
         print(f"rnnplay: warning: listening on {args.host}:{args.port}: anyone who can reach this port "

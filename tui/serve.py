@@ -16,9 +16,12 @@ import html
 import logging
 import os
 
-from aiohttp import web
-from textual_serve.app_service import AppService
-from textual_serve.server import Server, to_int
+try:  # the `serve` extra
+    from aiohttp import web
+    from textual_serve.app_service import AppService
+    from textual_serve.server import Server, to_int
+except ImportError:
+    raise ImportError('rnnplay serve needs textual-serve: pip install -e ".[serve]"') from None
 
 from tui.served import QUIT_GRACE_S  # a closed tab's app quits after its training step; then it is killed
 
