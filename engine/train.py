@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from .cells import build_model
 from .config import TrainConfig
 from .data import num_minibatches, seq_data_iter_random, seq_data_iter_sequential
-from .device import keep_freed_memory, resolve_device
+from .device import resolve_device
 from .errors import ConfigError, TrainingError
+from .kernels import keep_freed_memory
 from .metrics import evaluate_perplexity, grad_clipping, gradient_flow, perplexity
 from .layers import detach_state
 from .optim import SGD, AdamW
