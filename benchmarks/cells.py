@@ -29,7 +29,7 @@ from torch import nn
 from engine import kernels
 from engine.cells import MODELS
 
-from .common import machine, median, num_threads, synchronize
+from .common import clock, machine, median, num_threads, synchronize
 from .roofline import Roofline, matmul_gflops
 
 VOCAB = 28  # The Time Machine, char level
@@ -70,9 +70,10 @@ def make_step(model, batch: int, steps: int, scratch: bool, device: torch.device
 
 
 def measure(hidden: int, batch: int, steps: int, repeats: int, window: int, device: torch.device,
-            cells=CELLS) -> list[dict]:
+            cells=CELLS, timer: str = "wall") -> list[dict]:
     """One row per cell: medians of interleaved windows of the scratch step, the twin's and the
-    roofline's (CPU only)."""
+    roofline's (CPU only), on the wall clock or (``timer`` "cpu", one thread) the thread's CPU time."""
+    now = clock(timer)
     candidates = {}
     for cell in cells:
         candidates[cell, "scratch"] = make_step(MODELS[cell](VOCAB, hidden), batch, steps, True, device)
@@ -86,15 +87,16 @@ def measure(hidden: int, batch: int, steps: int, repeats: int, window: int, devi
     names = list(candidates)
     for r in range(repeats):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
+            start = now()
             for _ in range(window):
                 candidates[name]()
             synchronize(device)
-            times[name].append((time.perf_counter() - start) / window)
+            times[name].append((now() - start) / window)
     rate = {name: batch * steps / median(ts) for name, ts in times.items()}
     rows = []
     for cell in cells:
         row = {"cell": cell, "hidden": hidden, "threads": torch.get_num_threads(),
+               "clock": "cpu" if now is time.thread_time else "wall",
                "scratch_tok_s": rate[cell, "scratch"], "torch_tok_s": rate[cell, "torch"],
                "ratio": rate[cell, "scratch"] / rate[cell, "torch"]}
         if (cell, "roofline") in rate:
@@ -130,19 +132,20 @@ def describe(device: torch.device, threads) -> dict:
 
 
 def run(args, device: torch.device) -> dict:
+    kernels.keep_freed_memory()  # as a Trainer on the CPU does (process-wide: the twins get it too)
     result = {"machine": describe(device, args.threads), "rows": []}
     for threads in args.threads:
         with num_threads(threads):
             for hidden in args.hidden:
                 result["rows"] += measure(hidden, args.batch, args.steps, args.repeats, args.window, device,
-                                          args.cells)
+                                          args.cells, args.clock)
     return result
 
 
 def in_child(env: dict, args) -> dict:
     """This benchmark's result for ``args`` from a child process run with ``env`` added (an ISA
     limit must be set before torch starts)."""
-    argv = ["--isa", "native", "--json", "--device", args.device, "--batch", str(args.batch),
+    argv = ["--isa", "native", "--json", "--device", args.device, "--clock", args.clock, "--batch", str(args.batch),
             "--steps", str(args.steps), "--repeats", str(args.repeats), "--window", str(args.window)]
     for name in ("hidden", "threads", "cells"):
         argv += [f"--{name}", *map(str, getattr(args, name))]
@@ -161,11 +164,11 @@ def report(result: dict, label: str) -> str:
         gflops = ", ".join(f"{v} ({n} thread{'s' * (int(n) > 1)})"
                            for n, v in m["matmul_32x512x512_gflops"].items())
         lines.append(f"  oneDNN ISA: {m['onednn_isa']}; 32x512x512 matmul GFLOP/s: {gflops}")
-    lines.append(f"  {'cell':4} {'hidden':>6} {'thr':>3} {'scratch tok/s':>13} {'torch tok/s':>11} {'ratio':>5} "
-                 f"{'roofline tok/s':>14} {'share':>5}")
+    lines.append(f"  {'cell':4} {'hidden':>6} {'thr':>3} {'clock':>5} {'scratch tok/s':>13} {'torch tok/s':>11} "
+                 f"{'ratio':>5} {'roofline tok/s':>14} {'share':>5}")
     for row in result["rows"]:
         roof = (f"{row['roofline_tok_s']:14,.0f} {row['share']:5.2f}" if "share" in row else f"{'-':>14} {'-':>5}")
-        lines.append(f"  {row['cell']:4} {row['hidden']:6d} {row['threads']:3d} {row['scratch_tok_s']:13,.0f} "
+        lines.append(f"  {row['cell']:4} {row['hidden']:6d} {row['threads']:3d} {row['clock']:>5} {row['scratch_tok_s']:13,.0f} "
                      f"{row['torch_tok_s']:11,.0f} {row['ratio']:5.2f} {roof}")
     return "\n".join(lines)
 
@@ -182,6 +185,8 @@ def main(argv=None) -> int:
     parser.add_argument("--isa", nargs="+", choices=["native", "avx2"], default=None,
                         help="default: native, and avx2 too where the CPU has AVX-512")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the twins then run on cuDNN)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: time 1-thread rows by the thread's CPU time (a loaded machine)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: a smoke test")
     parser.add_argument("--json", action="store_true", help="one JSON line per instruction set")
     args = parser.parse_args(argv)
