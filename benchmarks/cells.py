@@ -119,7 +119,7 @@ def onednn_isa() -> str:
     return next((line.split("isa:", 1)[1] for line in out.splitlines() if ",isa:" in line), "unknown")
 
 
-def describe(device: torch.device, threads) -> dict:
+def describe(device: torch.device, threads, timer: str = "wall") -> dict:
     info = machine(device) | {"capability": torch.backends.cpu.get_cpu_capability(),
                               "kernels": kernels.backend().name}
     if device.type == "cpu":
@@ -127,13 +127,13 @@ def describe(device: torch.device, threads) -> dict:
         info["matmul_32x512x512_gflops"] = {}
         for n in threads:
             with num_threads(n):
-                info["matmul_32x512x512_gflops"][n] = round(matmul_gflops(), 1)
+                info["matmul_32x512x512_gflops"][n] = round(matmul_gflops(now=clock(timer)), 1)
     return info
 
 
 def run(args, device: torch.device) -> dict:
     kernels.keep_freed_memory()  # as a Trainer on the CPU does (process-wide: the twins get it too)
-    result = {"machine": describe(device, args.threads), "rows": []}
+    result = {"machine": describe(device, args.threads, args.clock), "rows": []}
     for threads in args.threads:
         with num_threads(threads):
             for hidden in args.hidden:

@@ -33,12 +33,12 @@ def step_products(cell: str, hidden: int, batch: int, steps: int, vocab: int):
     return forward + backward, weights + output
 
 
-def _seconds(fn, repeats: int = 3) -> float:
+def _seconds(fn, repeats: int = 3, now=time.perf_counter) -> float:
     fn()
-    start = time.perf_counter()
+    start = now()
     for _ in range(repeats):
         fn()
-    return (time.perf_counter() - start) / repeats
+    return (now() - start) / repeats
 
 
 def _faster(candidates):
@@ -71,12 +71,12 @@ class Roofline:
             product()
 
 
-def matmul_gflops(size: tuple[int, int, int] = (32, 512, 512), repeats: int = 200) -> float:
+def matmul_gflops(size: tuple[int, int, int] = (32, 512, 512), repeats: int = 200, now=time.perf_counter) -> float:
     """GFLOP/s of the faster of torch.mm and the kernels' product on a (rows, inner) x (inner, cols)
-    float32 matmul (README's machine tables name each CPU by this figure)."""
+    float32 matmul (README's machine tables name each CPU by this figure), timed by ``now``."""
     rows, inner, cols = size
     g = torch.Generator().manual_seed(0)
     x, W = torch.randn(rows, inner, generator=g), torch.randn(inner, cols, generator=g)
-    seconds = min(_seconds(lambda f=kernel.product(W, rows): f(x), repeats)
+    seconds = min(_seconds(lambda f=kernel.product(W, rows): f(x), repeats, now)
                   for kernel in (kernels.PORTABLE, kernels.backend()))
     return 2 * rows * inner * cols / seconds / 1e9
