@@ -36,12 +36,13 @@ def lean_greedy(params, prefix_ids: list[int], num_chars: int) -> Iterator[int]:
     W, b = torch.cat([W_hh, W_hq], 1), torch.cat([torch.zeros_like(b_h), b_q])
     h = torch.zeros(1, H, dtype=W.dtype, device=W.device)
     out = torch.addmm(b, h, W)
+    hidden_term, logits = out[:, :H], out[0, H:]
     for index in prefix_ids:
-        torch.addmm(b, torch.add(out[:, :H], rows[index], out=h).tanh_(), W, out=out)
+        torch.addmm(b, torch.add(hidden_term, rows[index], out=h).tanh_(), W, out=out)
     for _ in range(num_chars):
-        index = int(out[0, H:].argmax())
+        index = int(logits.argmax())
         yield index
-        torch.addmm(b, torch.add(out[:, :H], rows[index], out=h).tanh_(), W, out=out)
+        torch.addmm(b, torch.add(hidden_term, rows[index], out=h).tanh_(), W, out=out)
 
 
 def time_stream(make_stream, num_chars: int, now=time.perf_counter) -> tuple[float, float]:

@@ -110,8 +110,10 @@ class RNNScratch(nn.Module):
         One matrix-vector product a token: h_t [W_hh | W_hq] gives this token's logits and the next
         token's hidden term h_t W_hh together, so a step is that product, the gathered input row
         x_t W_xh + b_h (the bias folded in once, with ``logit_bias``, e.g. a mask, into b_q) and one
-        tanh.  The hidden term is kept for the h this stepper returned; any other state (a fresh one,
-        one from a forward pass) costs one extra product."""
+        tanh, into buffers made once.  The hidden term is kept for the h this stepper returned; any
+        other state (a fresh one, one from a forward pass) costs one more product.  The logits and
+        h it returns live in two sets of buffers used in turn: read them before the step after
+        next (generation reads each at once)."""
         if self.num_layers > 1:
             return forward_stepper(self, logit_bias)
         H = self.num_hiddens
@@ -119,14 +121,19 @@ class RNNScratch(nn.Module):
             rows = (self.W_xh + self.b_h).unbind(0)
             W = torch.cat([self.W_hh, self.W_hq], 1)
             b = torch.cat([torch.zeros_like(self.b_h), self.b_q if logit_bias is None else self.b_q + logit_bias])
-        last = {}  # the h last returned, and its [h W_hh | logits]
+        products = [W.new_empty(1, W.shape[1]) for _ in range(2)]  # [h W_hh | logits]
+        views = [(p[:, :H], p[:, H:]) for p in products]
+        states = [W.new_empty(1, H) for _ in range(2)]
+        turn = [0, None]  # the buffer set this step writes, and the h the last step returned
 
         def step(index: int, h: torch.Tensor):
-            if last.get("h") is not h:
-                last["out"] = torch.addmm(b, h, W)
-            h = torch.add(last["out"][:, :H], rows[index]).tanh_()
-            last["h"], last["out"] = h, torch.addmm(b, h, W)
-            return last["out"][:, H:], h
+            k, last = turn
+            if h is not last:
+                torch.addmm(b, h, W, out=products[1 - k])
+            h = torch.add(views[1 - k][0], rows[index], out=states[k]).tanh_()
+            torch.addmm(b, h, W, out=products[k])
+            turn[:] = 1 - k, h
+            return views[k][1], h
         return step
 
 
