@@ -105,7 +105,7 @@ class OneDNN(Portable):
         # the tanh columns hold 2x their pre-activation: one sigmoid over all columns, then
         # tanh = 2 sigmoid(2x) - 1 on the tanh columns
         a.sigmoid_()
-        squashed = a[:, sigmoid_cols:]
+        squashed = a[:, sigmoid_cols:] if sigmoid_cols else a
         torch.add(_MINUS_ONE, squashed, alpha=2, out=squashed)
         return a
 

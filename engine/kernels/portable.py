@@ -38,8 +38,9 @@ class Portable:
     def gates_(self, a: torch.Tensor, sigmoid_cols: int) -> torch.Tensor:
         """In place on the pre-activations ``a`` (rows, cols): sigmoid over the first
         ``sigmoid_cols`` columns, tanh over the rest, which hold ``tanh_scale`` times theirs."""
-        if sigmoid_cols:
-            a[:, :sigmoid_cols].sigmoid_()
+        if not sigmoid_cols:
+            return a.tanh_()
+        a[:, :sigmoid_cols].sigmoid_()
         a[:, sigmoid_cols:].tanh_()
         return a
 
