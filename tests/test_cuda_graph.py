@@ -81,6 +81,7 @@ def test_where_the_graph_is_used(monkeypatch):
     assert cuda_graph.graph_wanted(gpu, "rnn", 0.0) and not cuda_graph.graph_wanted(cpu, "rnn", 0.0)
     assert not cuda_graph.graph_wanted(gpu, "lstm", 0.0) and not cuda_graph.graph_wanted(gpu, "rnn", 0.2)
     assert cuda_graph.graph_wanted(cpu, "rnn", 0.0, True) and not cuda_graph.graph_wanted(gpu, "rnn", 0.0, False)
+    assert not cuda_graph.graph_wanted(cpu, "rnn", 0.5, True)  # dropout's reseeded masks stay eager
     monkeypatch.setenv(cuda_graph.ENV, "0")
     assert not cuda_graph.graph_wanted(gpu, "rnn", 0.0)
 

@@ -36,13 +36,14 @@ WARMUP = 3  # eager runs on a side stream before capturing (allocator, cuBLAS ha
 
 
 def graph_wanted(device: torch.device, cell: str, dropout: float, choice: bool | None = None) -> bool:
-    """Whether to train through a graph: ``choice`` when given, else on CUDA for the RNN without
-    dropout (the Trainer's dropout draws its masks from a reseeded generator every step, which a
-    replay would repeat) unless ``RNNPLAY_CUDA_GRAPH=0``."""
+    """Whether to train through a graph: only the RNN without dropout (the Trainer's dropout draws
+    its masks from a generator reseeded every step, which a replay would not do), then ``choice``
+    when given, else on CUDA unless ``RNNPLAY_CUDA_GRAPH=0``."""
+    if cell != "rnn" or dropout:
+        return False
     if choice is not None:
         return choice
-    return (device.type == "cuda" and cell == "rnn" and not dropout
-            and os.environ.get(ENV, "1").strip() not in ("0", "off", "false"))
+    return device.type == "cuda" and os.environ.get(ENV, "1").strip() not in ("0", "off", "false")
 
 
 def _sgd_update(optimizer: SGD, params, grads, lr, ok) -> None:
