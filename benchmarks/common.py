@@ -6,6 +6,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -45,6 +46,15 @@ def num_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def clock(kind: str = "wall"):
+    """The timer to read: the wall clock, or with ``cpu`` the calling thread's CPU time, which
+    other processes on a loaded machine barely change; a CPU clock only counts one thread's work,
+    so it stands for the wall clock only where torch runs on one thread (else the wall clock)."""
+    if kind == "cpu" and torch.get_num_threads() == 1:
+        return time.thread_time
+    return time.perf_counter
 
 
 def synchronize(device: torch.device) -> None:

@@ -19,7 +19,7 @@ import torch
 from engine.generate import generate
 from engine.model import RNNScratch
 
-from .common import load_references, median, num_threads
+from .common import clock, load_references, median, num_threads
 from .train_throughput import engine_corpus, reference_corpus
 
 PREFIX = "time traveller "  # 15 characters, the book's prompt
@@ -27,71 +27,76 @@ PREFIX = "time traveller "  # 15 characters, the book's prompt
 
 @torch.inference_mode()
 def lean_greedy(params, prefix_ids: list[int], num_chars: int) -> Iterator[int]:
-    """Warm the state on the prefix, then yield the argmax token num_chars times.
-    A few ops a token: the bias is folded into the input rows, outputs go to fixed buffers."""
+    """Warm the state on the prefix, then yield the argmax token num_chars times.  A few ops a
+    token, into fixed buffers: the bias folded into the input rows, and one product h [W_hh | W_hq]
+    giving the next hidden term and the logits together."""
     W_xh, W_hh, b_h, W_hq, b_q = params
+    H = W_hh.shape[0]
     rows = (W_xh + b_h).split(1)  # rows[i] = x_i W_xh + b_h, a (1, H) view
-    h, spare = torch.zeros(2, 1, W_hh.shape[0], dtype=W_hh.dtype, device=W_hh.device)
-    logits = torch.empty(1, W_hq.shape[1], dtype=W_hq.dtype, device=W_hq.device)
+    W, b = torch.cat([W_hh, W_hq], 1), torch.cat([torch.zeros_like(b_h), b_q])
+    h = torch.zeros(1, H, dtype=W.dtype, device=W.device)
+    out = torch.addmm(b, h, W)
+    hidden_term, logits = out[:, :H], out[0, H:]
     for index in prefix_ids:
-        torch.addmm(rows[index], h, W_hh, out=spare).tanh_()
-        h, spare = spare, h
+        torch.addmm(b, torch.add(hidden_term, rows[index], out=h).tanh_(), W, out=out)
     for _ in range(num_chars):
-        index = int(torch.addmm(b_q, h, W_hq, out=logits).argmax())
+        index = int(logits.argmax())
         yield index
-        torch.addmm(rows[index], h, W_hh, out=spare).tanh_()
-        h, spare = spare, h
+        torch.addmm(b, torch.add(hidden_term, rows[index], out=h).tanh_(), W, out=out)
 
 
-def time_stream(make_stream, num_chars: int) -> tuple[float, float]:
+def time_stream(make_stream, num_chars: int, now=time.perf_counter) -> tuple[float, float]:
     """(seconds to the first item, seconds per later item) of a fresh stream."""
-    start = time.perf_counter()
+    start = now()
     stream = make_stream()
     next(stream)
-    first = time.perf_counter() - start
+    first = now() - start
     count = sum(1 for _ in stream)
     if count != num_chars - 1:
         raise RuntimeError(f"the stream gave {count + 1} of {num_chars} items")
-    return first, (time.perf_counter() - start - first) / max(count, 1)
+    return first, (now() - start - first) / max(count, 1)
 
 
-def time_book_predict(refs, model, vocab, num_chars: int) -> tuple[float, float]:
+def time_book_predict(refs, model, vocab, num_chars: int, now=time.perf_counter) -> tuple[float, float]:
     """The book's predict returns the whole text at once: the first character's latency is a
     call for 1 character, the cost of each later one is the extra of num_chars over 1."""
     def seconds(n):
-        start = time.perf_counter()
+        start = now()
         refs.tm.predict_greedy(model, vocab, PREFIX, n)
-        return time.perf_counter() - start
+        return now() - start
 
     first = seconds(1)
     return first, (seconds(num_chars) - first) / (num_chars - 1)
 
 
 def measure(*, hidden: int = 512, threads: int | None = None, num_chars: int = 200,
-            repeats: int = 7) -> dict:
-    """Median first-character latency and per-character cost of each way, interleaved."""
+            repeats: int = 7, timer: str = "wall") -> dict:
+    """Median first-character latency and per-character cost of each way, interleaved, on the
+    wall clock or (``timer`` "cpu", one thread) the thread's CPU time."""
     with num_threads(threads):
+        now = clock(timer)
         _, vocab = engine_corpus()
         model = RNNScratch(len(vocab), hidden, generator=torch.Generator().manual_seed(0))
         model.requires_grad_(False)
         params = [p.detach() for p in model.params]
         prefix_ids = vocab[list(PREFIX)]
         ways = {
-            "lean": lambda: time_stream(lambda: lean_greedy(params, prefix_ids, num_chars), num_chars),
-            "rnnplay": lambda: time_stream(lambda: generate(model, vocab, PREFIX, num_chars), num_chars),
+            "lean": lambda: time_stream(lambda: lean_greedy(params, prefix_ids, num_chars), num_chars, now),
+            "rnnplay": lambda: time_stream(lambda: generate(model, vocab, PREFIX, num_chars), num_chars, now),
         }
         refs = load_references()
         if refs is not None:
             _, ref_vocab = reference_corpus()
             torch.manual_seed(0)
             book_model = refs.d2l.ScratchRNN(len(ref_vocab), hidden)
-            ways["d2l"] = lambda: time_book_predict(refs, book_model, ref_vocab, num_chars)
+            ways["d2l"] = lambda: time_book_predict(refs, book_model, ref_vocab, num_chars, now)
         times = {name: [] for name in ways}
         for _ in range(repeats + 1):  # the first round warms up and is dropped
             for name, way in ways.items():
                 times[name].append(way())
         return {
             "hidden": hidden, "threads": torch.get_num_threads(), "chars": num_chars, "repeats": repeats,
+            "clock": "cpu" if now is time.thread_time else "wall",
             "us_per_char": {n: round(median([t[1] for t in v[1:]]) * 1e6, 2) for n, v in times.items()},
             "first_char_ms": {n: round(median([t[0] for t in v[1:]]) * 1e3, 3) for n, v in times.items()},
         }
@@ -103,11 +108,13 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--chars", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: time 1-thread runs by the thread's CPU time (a loaded machine)")
     args = parser.parse_args(argv)
     for threads in args.threads:
         for hidden in args.hidden:
             print(json.dumps(measure(hidden=hidden, threads=threads, num_chars=args.chars,
-                                     repeats=args.repeats)), flush=True)
+                                     repeats=args.repeats, timer=args.clock)), flush=True)
     return 0
 
 

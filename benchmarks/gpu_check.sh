@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check, for a bare CUDA machine, in a few minutes: install what is missing, run the
-# CUDA-marked tests (same results on CUDA and CPU), then time the scratch RNN (rnnplay's Trainer,
-# and RNNScratch in a bare loop) against torch.nn.RNN on cuDNN at hidden 512, batch 32 and 1024,
-# and the scratch GRU/LSTM against cuDNN's.  The engine needs only torch, platformdirs and
+# CUDA-marked tests (same results on CUDA and CPU; the CUDA-graph step the same as the eager one),
+# then time the scratch RNN (rnnplay's Trainer, whose steps replay as one CUDA graph, the same
+# Trainer eager, and RNNScratch in a bare loop) against torch.nn.RNN on cuDNN at hidden 512, batch
+# 32 and 1024 (goal: rnnplay/cudnn >= 1.0 at batch 32), and the scratch cells against cuDNN's.  The engine needs only torch, platformdirs and
 # safetensors (no Textual): on a machine without a package index, carry their wheels.
 #
 #   bash benchmarks/gpu_check.sh                      # on the GPU machine
@@ -46,16 +47,16 @@ if sys.argv[1].startswith("cuda") and not torch.cuda.is_available():
     sys.exit("gpu_check: --device cuda but torch sees no CUDA device (use --device cpu to smoke-test)")
 PY
 # the test files with CUDA-marked tests; none of them needs Textual
-cuda_tests=(tests/test_bptt.py tests/test_train.py tests/test_gated.py)
+cuda_tests=(tests/test_bptt.py tests/test_train.py tests/test_gated.py tests/test_cuda_graph.py)
 if [ "$quick" = 1 ]; then
-  python -m pytest -q -p no:cacheprovider -m cuda tests/test_bptt.py
+  python -m pytest -q -p no:cacheprovider -m cuda tests/test_bptt.py tests/test_cuda_graph.py
   sizes=(--hidden 16 --batch 4 8 --repeats 1 --window 2 --max-tokens 3000)
-  cells=(--hidden 16 --repeats 1 --window 1)
+  cells=(--quick)
 else
   python -m pytest -q -p no:cacheprovider -m cuda "${cuda_tests[@]}"
   sizes=(--hidden 512 --batch 32 1024 --repeats 5 --window 20)
-  cells=(--hidden 256 512 --repeats 5 --window 5)
+  cells=(--hidden 256 512 --threads 0 --repeats 5 --window 5)
 fi
-python -m benchmarks.run_all --device "$device" --candidates cudnn scratch rnnplay --threads 0 \
+python -m benchmarks.run_all --device "$device" --candidates cudnn scratch eager rnnplay --threads 0 \
   --skip check epoch generation memory convergence "${sizes[@]}" ${passed[@]+"${passed[@]}"}
 python -m benchmarks.cells --device "$device" "${cells[@]}"

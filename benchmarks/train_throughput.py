@@ -123,13 +123,15 @@ class ModelRun:
 
 
 class TrainerRun:
-    """rnnplay's own path: Trainer.run(), the loop the CLI and the app use."""
+    """rnnplay's own path: Trainer.run(), the loop the CLI and the app use (on CUDA each step
+    replayed as a CUDA graph, unless ``cuda_graph`` is False)."""
 
-    def __init__(self, hidden: int, batch: int, steps: int, device: torch.device, max_tokens: int = -1):
+    def __init__(self, hidden: int, batch: int, steps: int, device: torch.device, max_tokens: int = -1,
+                 cuda_graph: bool | None = None):
         corpus, vocab = engine_corpus(max_tokens)
         config = TrainConfig(hidden=hidden, batch=batch, steps=steps, lr=LR, clip=CLIP, optimizer="sgd", iterator="sequential",
                              epochs=10**6, val_fraction=0.0, seed=SEED, device=str(device))
-        self.trainer = Trainer(config, corpus, vocab, corpus_name="timemachine")
+        self.trainer = Trainer(config, corpus, vocab, corpus_name="timemachine", cuda_graph=cuda_graph)
         self.records = self.trainer.run()
         self.device = device
 
@@ -161,6 +163,7 @@ def make_runs(names, hidden: int, batch: int, steps: int, device: torch.device, 
         "cudnn": lambda: ModelRun(RNNConcise, hidden, batch, steps, device, max_tokens),
         "scratch": lambda: ModelRun(RNNScratch, hidden, batch, steps, device, max_tokens),
         "rnnplay": lambda: TrainerRun(hidden, batch, steps, device, max_tokens),
+        "eager": lambda: TrainerRun(hidden, batch, steps, device, max_tokens, cuda_graph=False),
     }
     return {name: makers[name]() for name in names}
 
@@ -168,14 +171,14 @@ def make_runs(names, hidden: int, batch: int, steps: int, device: torch.device, 
 def default_candidates(device: torch.device) -> list[str]:
     """The references of ../shared/bench are CPU-only; on CUDA nn.RNN means cuDNN."""
     if device.type == "cuda":
-        return ["cudnn", "scratch", "rnnplay"]
+        return ["cudnn", "scratch", "eager", "rnnplay"]
     refs = ["d2l", "nn_rnn"] if load_references() is not None else []
     return refs + ["scratch", "rnnplay"]
 
 
 def ratios(medians: dict[str, float]) -> dict[str, float]:
     out = {}
-    for ours in ("rnnplay", "scratch"):
+    for ours in ("rnnplay", "eager", "scratch"):
         for ref in ("d2l", "nn_rnn", "cudnn"):
             if ours in medians and ref in medians and medians[ref] > 0:
                 out[f"{ours}/{ref}"] = round(medians[ours] / medians[ref], 3)

@@ -20,105 +20,61 @@ reference the tests hold against autograd); :func:`rnn_recurrence` is the same
 recurrence as an autograd function, the fast path for training, and
 :func:`linear` the output layer over all steps.  Internally states are
 time-major, (steps, batch, hidden), so each step reads and writes one
-contiguous block.  On the CPU in float32 the matmuls go to oneDNN where it
-beats BLAS, and tanh is taken through sigmoid (see the comments below): both
-measured on the project's 2-core AMD EPYC, both within float32 rounding.
+contiguous block.  The products and activations go through engine/kernels (the
+machine-specific part: oneDNN on the CPU where it is faster, tanh through the
+sigmoid, a portable path in public torch for everything else).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-
-# oneDNN's linear runs AVX-512 kernels where MKL's sgemm takes a slower path (AMD CPUs): about
-# 2x per matmul at hidden >= 256 on the 2-core EPYC we measure; below that BLAS is as fast.
-# A private op (inductor's), so only used where present, on the CPU, in float32.
-try:
-    _ONEDNN_LINEAR = torch.ops.mkldnn._linear_pointwise.default
-    _ONEDNN_LINEAR_ADD = torch.ops.mkldnn._linear_pointwise.binary
-except (AttributeError, RuntimeError):
-    _ONEDNN_LINEAR = _ONEDNN_LINEAR_ADD = None
-ONEDNN_MIN_HIDDEN = 256
+from . import kernels
 
 
-def _use_onednn(t: torch.Tensor) -> bool:
-    return (_ONEDNN_LINEAR is not None and t.device.type == "cpu" and t.dtype == torch.float32
-            and t.shape[-1] >= ONEDNN_MIN_HIDDEN and torch.backends.mkldnn.is_available()
-            and torch.backends.mkldnn.enabled)
-
-
-def _linear_add(onednn: bool):
-    """``f(x, w, add) = add + x @ w.T`` with w laid out as a linear layer's (out, in) weight;
-    the BLAS version writes into ``add``, the oneDNN one returns a new tensor."""
-    if onednn:
-        return lambda x, w, add: _ONEDNN_LINEAR_ADD(x, add, w, None, "add")
-    return lambda x, w, add: add.addmm_(x, w.t())
-
-
-def _matmul(a: torch.Tensor, b: torch.Tensor, onednn: bool) -> torch.Tensor:
-    return _ONEDNN_LINEAR(a, b.t(), None, "none", [], "") if onednn else a @ b
-
-
-_MINUS_ONE = torch.tensor(-1.0)  # a CPU scalar: usable with tensors on any device
-
-
-def _tanh_from_sigmoid_(s: torch.Tensor) -> torch.Tensor:
-    """tanh(a) = 2 sigmoid(2a) - 1, in place on s = sigmoid(2a), in one pass: within ~2e-7 of tanh
-    (float32 tanh: 3e-8)."""
-    return torch.add(_MINUS_ONE, s, alpha=2, out=s)
-
-
-def _tanh_from_double(a2: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """tanh(a), given 2a (see _tanh_from_sigmoid_)."""
-    return _tanh_from_sigmoid_(torch.sigmoid(a2, out=out))
-
-
-def _forward_states(XW: torch.Tensor, h0: torch.Tensor, W_hh: torch.Tensor,
-                    b_h: torch.Tensor) -> torch.Tensor:
+def _forward_states(XW: torch.Tensor, h0: torch.Tensor, W_hh: torch.Tensor, b_h: torch.Tensor,
+                    K: kernels.Portable) -> torch.Tensor:
     """All states, time-major, with h0 in front: (steps + 1, batch, hidden)."""
+    s = K.tanh_scale  # the backend's tanh takes s A_t (see engine/kernels)
     Hs = torch.empty((XW.shape[1] + 1, *h0.shape), dtype=h0.dtype, device=h0.device)
     Hs[0] = h0
-    torch.add(XW.transpose(0, 1), b_h, out=Hs[1:])  # input terms first; each step adds H_{t-1} W_hh
-    linear_add = _linear_add(_use_onednn(Hs))
-    W = W_hh.t().contiguous()  # (out, in): oneDNN's layout, and BLAS multiplies faster by it too
-    squash = torch.tanh
-    if Hs.device.type == "cpu" and Hs.dtype == torch.float32:
-        # torch's CPU tanh goes through MKL's VML, slow on AMD and single-threaded at this size
-        # (36 us for 32 x 512, as much as the step's matmul); its sigmoid is vectorized (6 us).
-        # The pre-activations are doubled up front (exact) so that each step yields 2 A_t.
-        Hs[1:].mul_(2)
-        W.mul_(2)
-        squash = _tanh_from_double
+    torch.add(b_h * s, XW.transpose(0, 1), alpha=s, out=Hs[1:])  # input terms first, all steps at once
+    times = K.product(W_hh * s, h0.shape[0])
     states = Hs.unbind(0)
     for prev, cur in zip(states, states[1:]):
-        squash(linear_add(prev, W, cur), out=cur)
+        K.gates_(cur.add_(times(prev)), 0)
     return Hs
 
 
-def _backward_through_time(dA: torch.Tensor, Hs: torch.Tensor, W_hh: torch.Tensor) -> None:
-    """Turn dA (steps, batch, hidden), holding each dH_t's direct term, into dA_t in place."""
-    H = Hs[1:]
-    tanh_grad = torch.addcmul(torch.ones((), dtype=H.dtype, device=H.device), H, H, value=-1)
-    linear_add = _linear_add(_use_onednn(dA))
-    dAs, grads = dA.unbind(0), tanh_grad.unbind(0)
-    dAs[-1].mul_(grads[-1])
-    for t in range(len(dAs) - 2, -1, -1):
-        torch.mul(linear_add(dAs[t + 1], W_hh, dAs[t]), grads[t], out=dAs[t])
+def _backward_through_time(dH: torch.Tensor, Hs: torch.Tensor, W_hh: torch.Tensor, K: kernels.Portable,
+                           dh_last: torch.Tensor | None = None) -> torch.Tensor:
+    """dA (steps, batch, hidden) from dH, each dH_t's direct term (time-major, left unchanged),
+    and the carried state's gradient ``dh_last``."""
+    dA = torch.empty_like(Hs[1:])
+    back = K.product(W_hh.t(), dA.shape[1])
+    carry = dh_last  # what reaches H_t from later: dh_last, then dA_{t+1} W_hh^T
+    for t in range(dA.shape[0] - 1, -1, -1):
+        K.tanh_backward(dH[t] if carry is None else dH[t] + carry, Hs[t + 1], out=dA[t])
+        if t:
+            carry = back(dA[t])
+    return dA
 
 
-def _weight_gradients(dA: torch.Tensor, Hs: torch.Tensor, W_hh: torch.Tensor, with_h0: bool = True):
+def _weight_gradients(dA: torch.Tensor, Hs: torch.Tensor, W_hh: torch.Tensor, K: kernels.Portable,
+                      with_h0: bool = True):
     """(dW_hh, db_h, dh0) from the finished dA: the sums over time as single ops.
     dh0 is None unless asked for (a fresh or detached state needs none)."""
-    hidden, onednn = Hs.shape[-1], _use_onednn(dA)
-    dW_hh = _matmul(Hs[:-1].reshape(-1, hidden).t(), dA.reshape(-1, hidden), onednn)
-    dh0 = _matmul(dA[0], W_hh.t(), onednn) if with_h0 else None
+    hidden = Hs.shape[-1]
+    dW_hh = K.matmul(Hs[:-1].reshape(-1, hidden).t(), dA.reshape(-1, hidden))
+    dh0 = K.matmul(dA[0], W_hh.t()) if with_h0 else None
     return dW_hh, dA.sum((0, 1)), dh0
 
 
 class _RNNRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, XW, h0, W_hh, b_h):
-        Hs = _forward_states(XW, h0, W_hh, b_h)
+        ctx.kernels = K = kernels.for_tensor(h0)
+        Hs = _forward_states(XW, h0, W_hh, b_h, K)
         ctx.save_for_backward(Hs, W_hh)
         # h_last is cloned so that it is not a view overlapping H_all (callers detach and reuse it)
         return Hs[1:].transpose(0, 1), Hs[-1].clone()
@@ -126,11 +82,8 @@ class _RNNRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dH_all, dh_last):
         Hs, W_hh = ctx.saved_tensors
-        dA = torch.empty_like(Hs[1:])
-        dA.copy_(dH_all.transpose(0, 1))  # our own buffer: the recurrence overwrites it
-        dA[-1] += dh_last                 # the carried state's gradient joins the last step's
-        _backward_through_time(dA, Hs, W_hh)
-        dW_hh, db_h, dh0 = _weight_gradients(dA, Hs, W_hh, ctx.needs_input_grad[1])
+        dA = _backward_through_time(dH_all.transpose(0, 1), Hs, W_hh, ctx.kernels, dh_last)
+        dW_hh, db_h, dh0 = _weight_gradients(dA, Hs, W_hh, ctx.kernels, ctx.needs_input_grad[1])
         return dA.transpose(0, 1), dh0, dW_hh, db_h
 
 
@@ -149,21 +102,20 @@ def rnn_recurrence(XW: torch.Tensor, h0: torch.Tensor, W_hh: torch.Tensor,
 class _Linear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, W, b):
-        ctx.onednn = _use_onednn(x)
+        ctx.kernels = kernels.for_tensor(x)
         ctx.save_for_backward(x, W)
-        if ctx.onednn:
-            return _ONEDNN_LINEAR(x, W.t().contiguous(), b, "none", [], "")
-        return torch.addmm(b, x, W)
+        return ctx.kernels.affine(x, W, b)
 
     @staticmethod
     def backward(ctx, dY):
         x, W = ctx.saved_tensors
-        return _matmul(dY, W.t(), ctx.onednn), _matmul(x.t(), dY, ctx.onednn), dY.sum(0)
+        K = ctx.kernels
+        return K.matmul(dY, W.t()), K.matmul(x.t(), dY), dY.sum(0)
 
 
 def linear(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """x @ W + b for x (rows, in), W (in, out), b (out): the output layer over all steps at
-    once, its three matmuls (forward, dx, dW) on the same backend as the recurrence's."""
+    once, its three matmuls (forward, dx, dW) on the same kernels as the recurrence's."""
     return _Linear.apply(x, W, b)
 
 
@@ -179,7 +131,8 @@ def bptt_gradients(X: torch.Tensor, Y: torch.Tensor, h0: torch.Tensor, W_xh: tor
     t = 1..steps, the quantity that vanishes or explodes as it flows back.
     """
     batch, steps = X.shape
-    Hs = _forward_states(W_xh[X], h0, W_hh, b_h)
+    K = kernels.for_tensor(h0)
+    Hs = _forward_states(W_xh[X], h0, W_hh, b_h, K)
     H = Hs[1:]                                   # (steps, batch, hidden)
     O = H @ W_hq + b_q                           # (steps, batch, vocab)
     targets = Y.t()
@@ -189,9 +142,8 @@ def bptt_gradients(X: torch.Tensor, Y: torch.Tensor, h0: torch.Tensor, W_xh: tor
     dO.scatter_add_(-1, targets.unsqueeze(-1), -torch.ones_like(dO[..., :1]))
     dO /= batch * steps
     dH_direct = dO @ W_hq.t()                    # what each H_t gets from its own output
-    dA = dH_direct.clone()
-    _backward_through_time(dA, Hs, W_hh)
-    dW_hh, db_h, dh0 = _weight_gradients(dA, Hs, W_hh)
+    dA = _backward_through_time(dH_direct, Hs, W_hh, K)
+    dW_hh, db_h, dh0 = _weight_gradients(dA, Hs, W_hh, K)
     hidden = H.shape[-1]
     dW_xh = torch.zeros_like(W_xh).index_add_(0, X.t().reshape(-1), dA.reshape(-1, hidden))
     dH = dH_direct

@@ -1,8 +1,6 @@
 """Where tensors live: ``--device auto|cpu|cuda`` (``cuda:N`` picks a card)."""
 from __future__ import annotations
 
-import functools
-
 import torch
 
 from .config import DEVICES
@@ -37,25 +35,3 @@ def device_available(name: str) -> bool:
     except ConfigError:
         return False
     return True
-
-
-@functools.cache
-def keep_freed_memory() -> bool:
-    """Let glibc keep freed large blocks for reuse instead of returning them to the system.
-
-    A training step allocates and frees the same few-megabyte buffers (activations, gradients) over
-    and over.  glibc's defaults hand blocks above its mmap threshold back to the system at each free,
-    so every step faults them in again: 4-5 thousand minor page faults a step for the scratch LSTM
-    at hidden 256, a fifth of its time.  Raising the mmap and trim thresholds (as the environment
-    variables MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ would) keeps them in the heap.  Both
-    together: the trim threshold alone disables glibc's adaptive mmap threshold and faults more.
-    Process-wide and done once; False where the C library is not glibc."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    return bool(mallopt(M_MMAP_THRESHOLD, 256 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))

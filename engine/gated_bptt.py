@@ -4,10 +4,9 @@ cells' counterpart of engine/bptt.py; d2l 10.1-10.2).
 Both take the input terms of all gates and steps at once, XW (steps, batch, gates*H), biases
 included, and the hidden weights of all gates side by side, so a forward step is one or two
 matmuls and a backward step the same number.  The weight gradients are sums over time, one
-matmul after the loop; the GRU computes its gates' local derivatives for all steps before the
-loop, the LSTM inside it, step by step, where they stay in cache (at hidden 256 the per-step
-work is tens of small ops, so their count and memory traffic, not the arithmetic, set the
-speed).  With a = pre-activation and s' = s (1 - s), tanh' = 1 - tanh^2:
+matmul after the loop; the gates' local derivatives are taken inside the loop, step by step,
+where they stay in cache (at hidden 256 the per-step work is tens of small ops, so their count
+and memory traffic, not the arithmetic, set the speed).  With a = pre-activation and s' = s (1 - s), tanh' = 1 - tanh^2:
 
 GRU (columns z, r | h):  dH̃ = dH_t (1 - Z),  da_h = dH̃ tanh'(H̃),  d(R H_{t-1}) = da_h W_hh^T,
     da_z = dH_t (H_{t-1} - H̃) Z',  da_r = d(R H_{t-1}) H_{t-1} R',
@@ -16,62 +15,16 @@ LSTM (columns o, i, f, c):  dC_t += dH_t O tanh'(C_t),  da_o = dH_t tanh(C_t) O'
     da_i = dC_t C̃ I',  da_f = dC_t C_{t-1} F',  da_c = dC_t I tanh'(C̃),
     dC_{t-1} = dC_t F,  dH_{t-1} += [da_o, da_i, da_f, da_c] W_h^T
 Weight gradients: dW_h = Σ_t H_{t-1}^T da_t (W_hh: (R H_{t-1})^T da_h), dXW = da.
-Both forwards take tanh through the sigmoid, tanh(a) = 2σ(2a) - 1 (see engine/bptt.py), on
-doubled pre-activations (the LSTM's C̃ columns, so that one sigmoid covers all four gates, and
-C_t; the GRU's H̃), and add each step's input terms XW_t after its matmul, not as the matmul's
-fused addend: a separate pass streams XW_t in, where oneDNN's fused add waited on memory
-(~20 us a step at (32, 1024)).
-The matmuls use oneDNN where engine/bptt.py does (float32 CPU, hidden >= 256), with each weight
-reordered once per call into oneDNN's blocked layout: a plain weight is reordered again by every
-matmul, which made the per-step matmuls ~1.7x slower (measured at 16 x 512 x 2048).
+The products and activations go through engine/kernels: the weights are prepared once per call
+for the many (batch, H) products of the loop, and the pre-activations that meet tanh are scaled
+by the backend's ``tanh_scale`` (folded into the weights and the input terms' addition), so a
+backend may take tanh through the sigmoid at no extra cost per step.
 """
 from __future__ import annotations
 
 import torch
 
-from .bptt import _ONEDNN_LINEAR, _ONEDNN_LINEAR_ADD, _matmul, _tanh_from_sigmoid_, _use_onednn
-
-try:  # a private op (inductor's weight prepacking), used only where present
-    _ONEDNN_PACK = torch.ops.mkldnn._reorder_linear_weight.default
-except (AttributeError, RuntimeError):
-    _ONEDNN_PACK = None
-
-
-def _onednn_weight(W: torch.Tensor, batch: int) -> torch.Tensor:
-    """W (in, out) as oneDNN's (out, in) weight, packed for ``batch`` rows where possible."""
-    W_t = W.t().contiguous()
-    return _ONEDNN_PACK(W_t, batch) if _ONEDNN_PACK is not None else W_t
-
-
-def _project(W: torch.Tensor, onednn: bool, batch: int):
-    """``f(h, add) = add + h @ W`` for W (in, out), as a new tensor."""
-    if onednn:
-        packed = _onednn_weight(W, batch)
-        return lambda h, add: _ONEDNN_LINEAR_ADD(h, add, packed, None, "add")
-    return lambda h, add: torch.addmm(add, h, W)
-
-
-def _times(W: torch.Tensor, onednn: bool, batch: int):
-    """``f(x) = x @ W`` for W (in, out)."""
-    if onednn:
-        packed = _onednn_weight(W, batch)
-        return lambda x: _ONEDNN_LINEAR(x, packed, None, "none", [], "")
-    return lambda x: x @ W
-
-
-def _sigmoid_grad(s: torch.Tensor) -> torch.Tensor:
-    return s - s * s
-
-
-def _tanh_grad(t: torch.Tensor) -> torch.Tensor:
-    return 1 - t * t
-
-
-# aten's derivative kernels: g s (1 - s) and g (1 - t^2) in one pass each instead of three;
-# overloads named, since resolving them per call costs more than the kernel at (32, 256)
-_sigmoid_backward_out = torch.ops.aten.sigmoid_backward.grad_input
-_tanh_backward = torch.ops.aten.tanh_backward.default
-_tanh_backward_out = torch.ops.aten.tanh_backward.grad_input
+from . import kernels
 
 
 class _LSTMRecurrence(torch.autograd.Function):
@@ -79,11 +32,10 @@ class _LSTMRecurrence(torch.autograd.Function):
     def forward(ctx, XW, h0, c0, W_h):
         steps, batch, _ = XW.shape
         H = h0.shape[-1]
-        onednn = _use_onednn(h0)
-        # C̃'s columns doubled, so that one sigmoid serves all four gates
-        double_c = XW.new_ones(4 * H)
-        double_c[3 * H:] = 2
-        hidden_terms = _times(W_h * double_c, onednn, batch)
+        ctx.kernels = K = kernels.for_tensor(h0)
+        scale = XW.new_ones(4 * H)  # C̃'s pre-activation scaled for the backend's tanh
+        scale[3 * H:] = K.tanh_scale
+        hidden_terms = K.product(W_h * scale, batch)
         Hs = XW.new_empty(steps + 1, batch, H)
         Cs = XW.new_empty(steps + 1, batch, H)
         Hs[0], Cs[0] = h0, c0
@@ -93,35 +45,37 @@ class _LSTMRecurrence(torch.autograd.Function):
         for xw, a_t, (O, I, F_, C_tilde), h_prev, c_prev, c, tc, h in zip(
                 XW.unbind(0), A.unbind(0), gates, Hs.unbind(0), Cs.unbind(0), Cs[1:].unbind(0),
                 tanh_c.unbind(0), Hs[1:].unbind(0)):
-            torch.addcmul(hidden_terms(h_prev), xw, double_c, out=a_t).sigmoid_()
-            _tanh_from_sigmoid_(C_tilde)
-            torch.addcmul(torch.mul(F_, c_prev, out=f_c), I, C_tilde, out=c)
-            _tanh_from_sigmoid_(torch.add(c, c, out=tc).sigmoid_())
-            torch.mul(O, tc, out=h)
-        ctx.onednn = onednn
+            K.gates_(torch.addcmul(hidden_terms(h_prev), xw, scale, out=a_t), 3 * H)
+            torch.addcmul(torch.mul(F_, c_prev, out=f_c), I, C_tilde, out=c)  # F ⊙ C_{t-1} + I ⊙ C̃
+            torch.mul(O, K.tanh(c, out=tc), out=h)
         ctx.save_for_backward(A, Hs, Cs, tanh_c, W_h)
         return Hs[1:], Hs[-1].clone(), Cs[-1].clone()
 
     @staticmethod
     def backward(ctx, dH_all, dh_last, dc_last):
         A, Hs, Cs, tanh_c, W_h = ctx.saved_tensors
+        K = ctx.kernels
         steps, batch, H = tanh_c.shape
         dA = torch.empty_like(A)
-        back = _times(W_h.t(), ctx.onednn, batch)
+        back = K.product(W_h.t(), batch)
+        G = A.new_empty(batch, 3 * H)  # what reaches O, I, F from above their sigmoids
+        G_o, G_i, G_f = G.chunk(3, -1)
+        gates = zip(*(g.unbind(0) for g in A.chunk(4, -1)))
+        steps_back = reversed(list(zip(range(steps), gates, A[..., :3 * H].unbind(0), dA[..., :3 * H].unbind(0),
+                                       dA[..., 3 * H:].unbind(0), tanh_c.unbind(0), Cs.unbind(0))))
         dh, dc = dH_all[-1] + dh_last, dc_last
-        gates, grads = (zip(*(g.unbind(0) for g in X.chunk(4, -1))) for X in (A, dA))
-        for t, (O, I, F_, C_tilde), (da_o, da_i, da_f, da_c), tc, c_prev in reversed(list(zip(
-                range(steps), gates, grads, tanh_c.unbind(0), Cs.unbind(0)))):
-            _sigmoid_backward_out(dh * tc, O, grad_input=da_o)
-            dc = torch.addcmul(dc, dh, _tanh_backward(O, tc))
-            _sigmoid_backward_out(dc * C_tilde, I, grad_input=da_i)
-            _sigmoid_backward_out(dc * c_prev, F_, grad_input=da_f)
-            _tanh_backward_out(dc * I, C_tilde, grad_input=da_c)
-            dc = dc * F_
+        for t, (O, I, F_, C_tilde), sigmoids, da_oif, da_c, tc, c_prev in steps_back:
+            torch.mul(dh, tc, out=G_o)
+            dc = torch.addcmul(dc, dh, K.tanh_backward(O, tc))        # dC_t += dH_t O tanh'(C_t)
+            torch.mul(dc, C_tilde, out=G_i)
+            torch.mul(dc, c_prev, out=G_f)
+            K.sigmoid_backward(G, sigmoids, out=da_oif)
+            K.tanh_backward(dc * I, C_tilde, out=da_c)
+            dc = dc * F_                                               # dC_{t-1}
             if t:
-                dh = torch.add(back(dA[t]), dH_all[t - 1])   # dH_{t-1}: its direct term + dA_t W_h^T
-        dh0 = _matmul(dA[0], W_h.t(), ctx.onednn) if ctx.needs_input_grad[1] else None
-        dW_h = _matmul(Hs[:-1].reshape(-1, H).t(), dA.reshape(-1, 4 * H), ctx.onednn)
+                dh = back(dA[t]).add_(dH_all[t - 1])                   # dH_{t-1}: dA_t W_h^T + its direct term
+        dh0 = K.matmul(dA[0], W_h.t()) if ctx.needs_input_grad[1] else None
+        dW_h = K.matmul(Hs[:-1].reshape(-1, H).t(), dA.reshape(-1, 4 * H))
         return dA, dh0, dc, dW_h
 
 
@@ -137,45 +91,52 @@ class _GRURecurrence(torch.autograd.Function):
     def forward(ctx, XW, h0, W_hzr, W_hh):
         steps, batch, _ = XW.shape
         H = h0.shape[-1]
-        onednn = _use_onednn(h0)
-        # the candidate's pre-activation doubled, for tanh(a) = 2σ(2a) - 1
-        gates, candidate = _times(W_hzr, onednn, batch), _times(2 * W_hh, onednn, batch)
+        ctx.kernels = K = kernels.for_tensor(h0)
+        s = K.tanh_scale  # the candidate's pre-activation scaled for the backend's tanh
+        gates, candidate = K.product(W_hzr, batch), K.product(W_hh * s, batch)
         Hs = XW.new_empty(steps + 1, batch, H)
         Hs[0] = h0
-        ZR, H_tilde = XW.new_empty(steps, batch, 2 * H), XW.new_empty(steps, batch, H)
+        ZR, H_tilde, RH = XW.new_empty(steps, batch, 2 * H), XW.new_empty(steps, batch, H), XW.new_empty(steps, batch, H)
         h = h0
-        for t in range(steps):
-            zr = torch.add(gates(h), XW[t, :, :2 * H], out=ZR[t]).sigmoid_()
+        for xw_zr, xw_h, zr, h_tilde, rh, h_next in zip(
+                XW[..., :2 * H].unbind(0), XW[..., 2 * H:].unbind(0), ZR.unbind(0), H_tilde.unbind(0),
+                RH.unbind(0), Hs[1:].unbind(0)):
+            torch.add(gates(h), xw_zr, out=zr).sigmoid_()
             Z, R = zr.chunk(2, 1)
-            h_tilde = _tanh_from_sigmoid_(torch.add(candidate(R * h), XW[t, :, 2 * H:], alpha=2,
-                                                    out=H_tilde[t]).sigmoid_())
-            h = torch.addcmul(h_tilde, Z, h - h_tilde, out=Hs[t + 1])   # Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
-        ctx.onednn = onednn
-        ctx.save_for_backward(ZR, H_tilde, Hs, W_hzr, W_hh)
+            torch.mul(R, h, out=rh)
+            K.gates_(torch.add(candidate(rh), xw_h, alpha=s, out=h_tilde), 0)
+            h = torch.lerp(h_tilde, h, Z, out=h_next)                  # Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
+        ctx.save_for_backward(ZR, H_tilde, RH, Hs, W_hzr, W_hh)
         return Hs[1:], Hs[-1].clone()
 
     @staticmethod
     def backward(ctx, dH_all, dh_last):
-        ZR, H_tilde, Hs, W_hzr, W_hh = ctx.saved_tensors
+        ZR, H_tilde, RH, Hs, W_hzr, W_hh = ctx.saved_tensors
+        K = ctx.kernels
         steps, batch, H = H_tilde.shape
-        Z, R = ZR.chunk(2, -1)
-        H_prev = Hs[:-1]
-        Pz = (H_prev - H_tilde) * _sigmoid_grad(Z)
-        Ph = (1 - Z) * _tanh_grad(H_tilde)
-        Pr = H_prev * _sigmoid_grad(R)
         dA_zr, dA_h = torch.empty_like(ZR), torch.empty_like(H_tilde)
-        dh_next = dh_last if dh_last is not None else torch.zeros_like(Hs[0])
-        back_zr, back_h = _project(W_hzr.t(), ctx.onednn, batch), _times(W_hh.t(), ctx.onednn, batch)
-        for t in range(steps - 1, -1, -1):
-            dh = dH_all[t] + dh_next
-            torch.mul(dh, Ph[t], out=dA_h[t])
-            d_rh = back_h(dA_h[t])       # d(R ⊙ H_{t-1})
-            torch.mul(dh, Pz[t], out=dA_zr[t, :, :H])
-            torch.mul(d_rh, Pr[t], out=dA_zr[t, :, H:])
-            dh_next = back_zr(dA_zr[t], torch.addcmul(dh * Z[t], d_rh, R[t]))
-        dW_hzr = _matmul(H_prev.reshape(-1, H).t(), dA_zr.reshape(-1, 2 * H), ctx.onednn)
-        dW_hh = _matmul((R * H_prev).reshape(-1, H).t(), dA_h.reshape(-1, H), ctx.onednn)
-        return torch.cat([dA_zr, dA_h], -1), dh_next, dW_hzr, dW_hh
+        back_zr, back_h = K.product(W_hzr.t(), batch), K.product(W_hh.t(), batch)
+        G = ZR.new_empty(batch, 2 * H)  # what reaches Z and R from above their sigmoids
+        G_z, G_r = G.chunk(2, -1)
+        steps_back = reversed(list(zip(range(steps), ZR.unbind(0), H_tilde.unbind(0), Hs.unbind(0),
+                                       dA_zr.unbind(0), dA_h.unbind(0))))
+        dh = dH_all[-1] + dh_last
+        for t, zr, h_tilde, h_prev, da_zr, da_h in steps_back:
+            Z, R = zr.chunk(2, 1)
+            dh_Z = dh * Z
+            K.tanh_backward(dh - dh_Z, h_tilde, out=da_h)               # dH̃ = dH_t (1 - Z)
+            d_rh = back_h(da_h)                                         # d(R ⊙ H_{t-1})
+            torch.mul(dh, h_prev - h_tilde, out=G_z)
+            torch.mul(d_rh, h_prev, out=G_r)
+            K.sigmoid_backward(G, zr, out=da_zr)
+            if t or ctx.needs_input_grad[1]:                            # dH_{t-1}
+                dh = back_zr(da_zr).add_(torch.addcmul(dh_Z, d_rh, R))
+                if t:
+                    dh.add_(dH_all[t - 1])
+        dW_hzr = K.matmul(Hs[:-1].reshape(-1, H).t(), dA_zr.reshape(-1, 2 * H))
+        dW_hh = K.matmul(RH.reshape(-1, H).t(), dA_h.reshape(-1, H))
+        dh0 = dh if ctx.needs_input_grad[1] else None
+        return torch.cat([dA_zr, dA_h], -1), dh0, dW_hzr, dW_hh
 
 
 def gru_recurrence(XW, h0, W_hzr, W_hh):

@@ -105,18 +105,35 @@ class RNNScratch(nn.Module):
         return H_all[-1] @ self.W_hq + self.b_q
 
     def stepper(self, logit_bias: torch.Tensor | None = None):
-        """``step(index, h) -> (logits (1, V), h)`` for one token at batch 1, outside autograd, with
-        the biases (and ``logit_bias``, e.g. a mask) folded in once: a few ops per token."""
+        """``step(index, h) -> (logits (1, V), h)`` for one token at batch 1, outside autograd.
+
+        One matrix-vector product a token: h_t [W_hh | W_hq] gives this token's logits and the next
+        token's hidden term h_t W_hh together, so a step is that product, the gathered input row
+        x_t W_xh + b_h (the bias folded in once, with ``logit_bias``, e.g. a mask, into b_q) and one
+        tanh, into buffers made once.  The hidden term is kept for the h this stepper returned; any
+        other state (a fresh one, one from a forward pass) costs one more product.  The logits and
+        h it returns live in two sets of buffers used in turn: read them before the step after
+        next (generation reads each at once)."""
         if self.num_layers > 1:
             return forward_stepper(self, logit_bias)
+        H = self.num_hiddens
         with torch.no_grad():
-            XWb = self.W_xh + self.b_h
-            W_hh, W_hq = self.W_hh.detach(), self.W_hq.detach()
-            b_q = self.b_q.detach() if logit_bias is None else self.b_q + logit_bias
+            rows = (self.W_xh + self.b_h).unbind(0)
+            W = torch.cat([self.W_hh, self.W_hq], 1)
+            b = torch.cat([torch.zeros_like(self.b_h), self.b_q if logit_bias is None else self.b_q + logit_bias])
+        products = [W.new_empty(1, W.shape[1]) for _ in range(2)]  # [h W_hh | logits]
+        views = [(p[:, :H], p[:, H:]) for p in products]
+        states = [W.new_empty(1, H) for _ in range(2)]
+        turn = [0, None]  # the buffer set this step writes, and the h the last step returned
 
         def step(index: int, h: torch.Tensor):
-            h = torch.addmm(XWb[index], h, W_hh).tanh_()
-            return torch.addmm(b_q, h, W_hq), h
+            k, last = turn
+            if h is not last:
+                torch.addmm(b, h, W, out=products[1 - k])
+            h = torch.add(views[1 - k][0], rows[index], out=states[k]).tanh_()
+            torch.addmm(b, h, W, out=products[k])
+            turn[:] = 1 - k, h
+            return views[k][1], h
         return step
 
 

@@ -23,8 +23,10 @@ from .cells import build_model
 from .checkpoint_file import MAX_CHECKPOINT_BYTES
 from .config import TrainConfig
 from .data import num_minibatches, seq_data_iter_random, seq_data_iter_sequential
-from .device import keep_freed_memory, resolve_device
+from .device import resolve_device
 from .errors import ConfigError, TrainingError
+from .kernels import keep_freed_memory
+from .kernels.cuda_graph import GraphedStep, graph_wanted
 from .metrics import evaluate_perplexity, grad_clipping, gradient_flow, perplexity
 from .layers import detach_state
 from .memory import available_memory, check_checkpoint_size, check_fits, is_out_of_memory, training_estimate, \
@@ -73,10 +75,12 @@ def split_corpus(corpus, val_fraction: float) -> tuple[torch.Tensor, torch.Tenso
 class Trainer:
     """Trains the scratch model of ``config.cell`` (engine.cells) on ``corpus`` (token indices of ``vocab``).
 
-    ``epoch`` counts finished epochs and ``global_step`` finished minibatches.
+    ``epoch`` counts finished epochs and ``global_step`` finished minibatches.  ``cuda_graph``:
+    replay each step as one CUDA graph (engine/kernels/cuda_graph.py); None: where it applies.
     """
 
-    def __init__(self, config: TrainConfig, corpus, vocab: Vocab, *, corpus_name: str = ""):
+    def __init__(self, config: TrainConfig, corpus, vocab: Vocab, *, corpus_name: str = "",
+                 cuda_graph: bool | None = None):
         config.validate()
         self.config, self.vocab, self.corpus_name = config, vocab, corpus_name
         self.device = resolve_device(config.device)
@@ -125,6 +129,8 @@ class Trainer:
         self._bad_in_a_row = 0
         self._good_params: list[torch.Tensor] | None = None  # weights before the last finite step
         self.notice = ""  # for the user, e.g. why the device differs from the checkpoint's
+        self._graphed = graph_wanted(self.device, config.cell, config.dropout, cuda_graph)
+        self._graph: GraphedStep | None = None  # captured at the first step
 
     # ----------------------------------------------------------- control ----
     @property
@@ -171,6 +177,8 @@ class Trainer:
             state = self.model.begin_state(X.shape[0])
         else:
             state = self._state  # carried across minibatches, cut from the old graph
+        if self._graphed:
+            return self._graphed_step(X, Y, state)
         logits, state = self._forward(X, state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
@@ -186,6 +194,16 @@ class Trainer:
         self.optimizer.step()
         self._state = detach_state(state)
         return loss_value, norm, True
+
+    def _graphed_step(self, X: torch.Tensor, Y: torch.Tensor, state) -> tuple[float, float, bool]:
+        """_train_step's work as one replay of engine/kernels/cuda_graph.py's step: the same
+        update, clipping and skipping of non-finite steps, and the same kept good weights."""
+        if self._graph is None or self._graph.X.shape != X.shape:
+            self._graph = GraphedStep(self.model, self.optimizer, self.config.clip, *X.shape)
+            self._good_params = self._graph.good
+        loss, norm, finite, state = self._graph.step(X, Y, state, self.current_lr())
+        self._state = state if finite else None
+        return loss, norm, finite
 
     def progress(self) -> float:
         """How far the run is, 0 to 1: the larger of the trained share of ``time_budget`` (when

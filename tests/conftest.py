@@ -52,18 +52,21 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(params=["blas", "onednn"])
-def matmul_path(request, monkeypatch):
-    """Run float32 CPU matmuls through BLAS, or through oneDNN (packed weights) at every size."""
-    import torch
+@pytest.fixture(params=["portable", "onednn"])
+def kernels_backend(request):
+    """Run the recurrences on the portable kernels, or on oneDNN's at every size (not only from
+    a million multiply-adds per product, as by default)."""
+    from engine import kernels
+    from engine.kernels import onednn
 
-    import engine.bptt
-
-    if request.param == "onednn" and not (engine.bptt._ONEDNN_LINEAR is not None
-                                          and torch.backends.mkldnn.is_available()):
-        pytest.skip("this torch has no oneDNN linear")
-    monkeypatch.setattr(engine.bptt, "ONEDNN_MIN_HIDDEN", 1 if request.param == "onednn" else 10**9)
-    return request.param
+    if request.param == "portable":
+        chosen = kernels.PORTABLE
+    elif onednn.available():
+        chosen = onednn.OneDNN(min_macs=0)
+    else:
+        pytest.skip("this torch or CPU has no working oneDNN linear")
+    with kernels.using(chosen):
+        yield request.param
 
 
 @pytest.fixture

@@ -72,3 +72,28 @@ def test_sweep_runs_every_experiment_hook_and_prints_the_table(timemachine, tmp_
     assert set(results) == {job["name"] for job in jobs}
     assert all(r["finished"] and 1 < r["best_val"] < 28 for r in results.values())
     assert all(f"job{i}" in stdout for i in range(len(jobs))) and "best val" in stdout
+
+
+def test_cells_prints_every_cell_against_its_twin_and_the_roofline():
+    stdout = run([sys.executable, "-m", "benchmarks.cells", "--quick", "--isa", "native", "--json"])
+    result = json.loads(stdout.strip().splitlines()[-1])
+    machine = result["machine"]
+    assert machine["capability"] and machine["kernels"] in ("onednn", "portable") and machine["onednn_isa"]
+    assert machine["matmul_32x512x512_gflops"]["1"] > 0
+    assert [row["cell"] for row in result["rows"]] == ["rnn", "gru", "lstm"]
+    for row in result["rows"]:
+        assert row["hidden"] == 16 and row["threads"] == 1 and row["clock"] == "wall"
+        assert row["ratio"] == pytest.approx(row["scratch_tok_s"] / row["torch_tok_s"])
+        assert row["share"] == pytest.approx(row["scratch_tok_s"] / row["roofline_tok_s"])
+
+
+@pytest.mark.parametrize("cell,gates", [("rnn", 1), ("gru", 3), ("lstm", 4)])
+def test_the_roofline_counts_the_multiply_adds_of_a_training_step(cell, gates):
+    from benchmarks.roofline import step_products
+
+    B, T, H, V = 32, 64, 256, 28
+    per_step, once = step_products(cell, H, B, T, V)
+    macs = T * sum(r * k * c for r, k, c in per_step) + sum(r * k * c for r, k, c in once)
+    # per step: state x hidden weights forward, gradient x their transpose back; after the loop the
+    # hidden weights' gradient; the output layer's forward, input gradient and weight gradient
+    assert macs == T * 2 * B * H * gates * H + H * T * B * gates * H + 3 * T * B * H * V

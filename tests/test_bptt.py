@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import engine.bptt
+from engine import kernels
 from engine.bptt import bptt_gradients, linear, rnn_recurrence
 
 PARAMS = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
@@ -111,17 +111,17 @@ def test_rnn_recurrence_equals_plain_autograd_loop(batch, steps, hidden, dtype, 
 
 
 @pytest.mark.parametrize("use_last", [False, True])
-def test_float32_matmul_paths_equal_plain_autograd(matmul_path, use_last):
+def test_float32_recurrence_on_both_kernels_equals_plain_autograd(kernels_backend, use_last):
     inputs = recurrence_inputs(5, 12, 24, dtype=torch.float32, seed=7)
     weights = (torch.randn(5, 12, 24), torch.randn(5, 24))
     ours, our_grads = _loss_and_grads(rnn_recurrence, inputs, use_last, weights)
     ref, ref_grads = _loss_and_grads(plain_recurrence, inputs, use_last, weights)
-    assert engine.bptt._use_onednn(inputs[1]) == (matmul_path == "onednn")
+    assert kernels.for_tensor(inputs[1]).name == kernels_backend
     for a, b in zip(ours + our_grads, ref + ref_grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
-def test_float32_bptt_gradients_on_both_matmul_paths(matmul_path):
+def test_float32_bptt_gradients_on_both_kernels(kernels_backend):
     X = torch.randint(6, (3, 8), generator=torch.Generator().manual_seed(2))
     p = make_params(6, 20, dtype=torch.float32, scale=0.3)
     h0 = torch.zeros(3, 20, requires_grad=True)
@@ -140,7 +140,7 @@ def test_linear_gradcheck():
     assert torch.autograd.gradcheck(linear, args)
 
 
-def test_float32_linear_equals_autograd_on_both_matmul_paths(matmul_path):
+def test_float32_linear_equals_autograd_on_both_kernels(kernels_backend):
     g = torch.Generator().manual_seed(5)
     x, W, b = (torch.randn(shape, generator=g).requires_grad_() for shape in ((40, 24), (24, 9), (9,)))
     dY = torch.randn(40, 9, generator=g)

@@ -76,7 +76,7 @@ def book_logits(cell, p, X, states, layers):
 
 @pytest.mark.parametrize("cell,cls", [("gru", GRUScratch), ("lstm", LSTMScratch)])
 @pytest.mark.parametrize("layers", [1, 2])
-def test_logits_and_gradients_follow_the_books_equations_in_float64(cell, cls, layers, matmul_path):
+def test_logits_and_gradients_follow_the_books_equations_in_float64(cell, cls, layers, kernels_backend):
     model = randomised(cls(V, H, num_layers=layers))
     X, Y = data()
     state = random_state(model)
@@ -248,7 +248,7 @@ def test_state_gradient_matches_autograd_at_a_oneDNN_size(cls):
 
 
 @pytest.mark.parametrize("cls", [GRUScratch, LSTMScratch])
-def test_state_gradient_and_carrying(cls, matmul_path):
+def test_state_gradient_and_carrying(cls, kernels_backend):
     """Two halves with the state carried give the whole; the state's own gradient is exact."""
     model = randomised(cls(V, H, num_layers=2))
     X, _ = data(5)

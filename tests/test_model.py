@@ -49,7 +49,7 @@ def test_initialisation_uses_only_the_given_generator():
     assert all(torch.equal(p, q) for p, q in zip(a.params, b.params))
 
 
-def test_forward_follows_the_books_equations():
+def test_forward_follows_the_books_equations(kernels_backend):
     model = _scratch()
     X = torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(5))
     h0 = torch.randn(B, H, generator=torch.Generator().manual_seed(6))
@@ -64,7 +64,7 @@ def test_forward_follows_the_books_equations():
     torch.testing.assert_close(state, h, atol=1e-6, rtol=1e-5)
 
 
-def test_same_logits_and_gradients_as_torch_nn_rnn():
+def test_same_logits_and_gradients_as_torch_nn_rnn(kernels_backend):
     model = _scratch()
     twin = _concise_copy(model)
     X = torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(7))

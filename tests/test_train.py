@@ -291,7 +291,7 @@ def test_a_cpu_trainer_keeps_freed_buffers_instead_of_faulting_them_in_again():
     costs 2,048 minor page faults each time glibc hands it back to the system (16,000 for these 20
     rounds in a fresh process here); once a CPU Trainer exists, at most the first round faults."""
     resource = pytest.importorskip("resource")
-    from engine.device import keep_freed_memory
+    from engine.kernels import keep_freed_memory
 
     make_trainer()
     if not keep_freed_memory():
