@@ -82,7 +82,9 @@ def test_bad_options_are_one_line(no_serving, capsys, argv, says):
 
 
 def test_missing_textual_serve_says_what_to_install(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "textual_serve", None)  # as if not installed: importing it fails
+    # as if not installed: importing textual_serve or any of its modules (cached ones too) fails
+    for name in [name for name in sys.modules if name.split(".")[0] == "textual_serve"] + ["textual_serve"]:
+        monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.delitem(sys.modules, "tui.serve", raising=False)
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
