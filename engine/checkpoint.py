@@ -13,20 +13,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import re
-import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 
 import safetensors.torch
 import torch
 
+from .atomic import atomic_write
 from .cells import build_model
 from .config import TrainConfig
 from .device import device_available
 from .errors import CheckpointError
-from .vocab import Vocab, load_corpus
+from .tokenfile import load_corpus, tensor_bytes
+from .vocab import Vocab
 
 FORMAT = "rnnplay-checkpoint"
 VERSION = 1
@@ -36,64 +35,15 @@ OPTIMIZER_STATE = {"adam": {"step", "exp_avg", "exp_avg_sq"}, "sgd": set()}  # t
 
 # ------------------------------------------------------------- the file ----
 
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. another user's process: alive, and not ours to judge
-        return True
-    return True
-
-
-def remove_stale_temporaries(path) -> list[Path]:
-    """Delete the temporary files that saves of ``path`` left behind when their process died
-    (SIGKILL, power loss).  Files of live processes, and anything not named like ours, stay."""
-    path = Path(path)
-    ours = re.compile(re.escape(f".{path.name}.") + r"(\d+)\.[a-z0-9_]{8}\.tmp")
-    removed = []
-    try:
-        entries = list(path.parent.iterdir())
-    except OSError:
-        return removed
-    for entry in entries:
-        match = ours.fullmatch(entry.name)
-        if match and not _process_alive(int(match.group(1))):
-            try:
-                entry.unlink()
-                removed.append(entry)
-            except OSError:
-                pass  # cleaning up is a courtesy; the save itself decides success
-    return removed
-
-
 def write_checkpoint(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Atomically write ``tensors`` and the JSON-able ``meta`` to ``path``."""
     path = Path(path)
     body = {name: t.detach().to("cpu").contiguous().clone() for name, t in tensors.items()}
     header = {META_KEY: json.dumps({"format": FORMAT, "version": VERSION, **meta})}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
         data = safetensors.torch.save(body, metadata=header)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
-                                   suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
+        with atomic_write(path) as fh:
+            fh.write(data)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot write the checkpoint ({exc.strerror or exc}); free some space "
                               f"or save elsewhere (--save)") from None
@@ -194,9 +144,17 @@ def _config(meta: dict, path) -> TrainConfig:
     return config
 
 
+FINGERPRINT_TOKENS = 1 << 20  # tokens widened to int32 at a time while hashing
+
+
 def corpus_fingerprint(corpus) -> str:
+    """SHA-1 of the tokens as int32 in the machine's (little-endian) order, hashed a window at a
+    time: a memory-mapped corpus is never copied whole."""
     tokens = corpus if isinstance(corpus, torch.Tensor) else torch.tensor(list(corpus))
-    return hashlib.sha1(tokens.to(torch.int32).numpy().tobytes()).hexdigest()
+    digest = hashlib.sha1()
+    for start in range(0, len(tokens), FINGERPRINT_TOKENS):
+        digest.update(tensor_bytes(tokens[start:start + FINGERPRINT_TOKENS].to(torch.int32)))
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------- training state ----

@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from engine import CheckpointError, ConfigError, Trainer
-from engine.checkpoint import load_model, read_checkpoint, remove_stale_temporaries, write_checkpoint
+from engine.atomic import remove_stale_temporaries
+from engine.checkpoint import load_model, read_checkpoint, write_checkpoint
 from engine.vocab import corpus_from_text
 from robustness_support import TEXT, cli, fails_in_one_line, tiny_checkpoint
 

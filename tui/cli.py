@@ -11,7 +11,7 @@ from importlib import import_module
 
 # subcommand -> module with add_parser(subparsers) and run(args) -> int
 COMMANDS = {
-    "stats": "tui.cmd_stats",
+    "prepare": "tui.cmd_prepare", "stats": "tui.cmd_stats",
     "forecast": "tui.cmd_forecast",
     "train": "tui.cmd_train", "generate": "tui.cmd_generate",
     "compare": "tui.cmd_compare",

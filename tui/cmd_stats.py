@@ -31,9 +31,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from engine.stats import corpus_stats
+    from tui.progress import progress_bar
 
-    stats = corpus_stats(args.corpus, token=args.token, mode=args.mode, top=args.top,
-                         encoding=args.encoding, max_bytes=args.max_bytes)
+    with progress_bar() as progress:
+        stats = corpus_stats(args.corpus, token=args.token, mode=args.mode, top=args.top,
+                             encoding=args.encoding, max_bytes=args.max_bytes, progress=progress)
     if args.json:
         if stats.notice:
             print(f"rnnplay: {stats.notice}", file=sys.stderr)

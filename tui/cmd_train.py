@@ -42,13 +42,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _make_trainer(args):
-    from engine.corpus import corpus_name, default_source, read_source
     from engine.errors import ConfigError
+    from engine.tokenfile import prepare
     from engine.train import Trainer
-    from engine.vocab import corpus_from_text
+    from tui.progress import progress_bar
 
     if args.resume:
-        trainer = Trainer.load(args.resume, device=args.device, encoding=args.encoding, max_bytes=args.max_bytes)
+        with progress_bar() as progress:  # the corpus is prepared again (or found prepared)
+            trainer = Trainer.load(args.resume, device=args.device, encoding=args.encoding,
+                                   max_bytes=args.max_bytes, progress=progress)
         given = given_train_options(args)
         ignored = sorted(set(given) - {"epochs", "time_budget", "device"})
         if ignored:
@@ -60,10 +62,11 @@ def _make_trainer(args):
         trainer.config.validate()
         return trainer, trainer.notice
     config = train_config_from_args(args)
-    text = (read_source(args.corpus, encoding=args.encoding, max_bytes=args.max_bytes) if args.corpus
-            else default_source())
-    corpus, vocab = corpus_from_text(text.text, token=config.token, max_tokens=config.max_tokens)
-    return Trainer(config, corpus, vocab, corpus_name=corpus_name(text)), text.notice
+    with progress_bar() as progress:
+        prepared = prepare(args.corpus, config.token, encoding=args.encoding, max_bytes=args.max_bytes,
+                           progress=progress)
+    return (Trainer(config, prepared.corpus(config.max_tokens), prepared.vocab, corpus_name=prepared.name),
+            prepared.notice)
 
 
 def _save_path(args, trainer) -> Path:

@@ -37,12 +37,13 @@ def byte_size(value: str) -> int:
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     """How a corpus file is read: ``--encoding`` and ``--max-bytes`` (the messages of
-    engine.corpus point at them)."""
-    from engine.corpus import DEFAULT_MAX_BYTES
+    engine.corpus point at them).  The commands stream the file into a token file, so the cap
+    is the one for prepared corpora."""
+    from engine.corpus import PREPARED_MAX_BYTES
 
     parser.add_argument("--encoding", default=None, help="the file's encoding when it is not UTF-8 (e.g. latin-1)")
-    parser.add_argument("--max-bytes", type=byte_size, default=DEFAULT_MAX_BYTES, metavar="SIZE",
-                        help=f"refuse files larger than this (default: {DEFAULT_MAX_BYTES // 1024 ** 2}M)")
+    parser.add_argument("--max-bytes", type=byte_size, default=PREPARED_MAX_BYTES, metavar="SIZE",
+                        help=f"refuse files larger than this (default: {PREPARED_MAX_BYTES // 1024 ** 3}G)")
 
 
 def _per_cell(field: str) -> str:

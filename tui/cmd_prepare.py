@@ -1,0 +1,54 @@
+"""``rnnplay prepare``: tokenise a corpus once into a token file (engine.tokenfile) and say where."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from tui.options import add_source_arguments
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from engine.corpus import BUILTINS, MODES
+
+    parser = subparsers.add_parser(
+        "prepare", help="tokenise a corpus once into a token file that every command reuses",
+        description="Tokenise a corpus into a memory-mapped array of token indices plus a JSON header "
+                    "(vocabulary, source, SHA-1, mode, token level), cached in the data folder by the "
+                    "text's SHA-1 and the settings.  Every other command prepares what it needs on its "
+                    "own; this does it ahead of time and prints where the files are.",
+    )
+    parser.add_argument("--corpus", metavar="SOURCE", default=None,
+                        help=f"{' or '.join(BUILTINS)} or a text file "
+                             "(default: timemachine, else python-docs when it cannot be had)")
+    parser.add_argument("--token", choices=("char", "word"), default="char", help="token level (default: char)")
+    parser.add_argument("--mode", choices=MODES, default="book",
+                        help="book: letters only, lowercased (default); raw: text as it is")
+    add_source_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from engine.tokenfile import prepare
+    from tui.progress import progress_bar
+
+    with progress_bar() as progress:
+        prepared = prepare(args.corpus, args.token, args.mode, encoding=args.encoding, max_bytes=args.max_bytes,
+                           progress=progress)
+    if prepared.notice:
+        print(f"rnnplay: {prepared.notice}", file=sys.stderr)
+    summary = {"corpus": prepared.name, "token": prepared.token, "mode": prepared.mode, "chars": prepared.chars,
+               "tokens": len(prepared), "vocab_size": len(prepared.vocab), "dtype": str(prepared.tokens.dtype)[6:],
+               "source_sha1": prepared.source_sha1, "tokens_path": str(prepared.path),
+               "header_path": str(prepared.path.with_suffix(".json"))}
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return 0
+    print(f"prepared {prepared.name} ({prepared.token}, {prepared.mode} mode): {len(prepared):,} tokens, "
+          f"vocabulary {len(prepared.vocab):,}, {summary['dtype']}")
+    print(f"tokens: {summary['tokens_path']}")
+    print(f"header: {summary['header_path']}")
+    return 0
