@@ -187,15 +187,15 @@ class Source:
             return len(python_docs_text().encode("utf-8"))
         return self.path.stat().st_size
 
-    def chunks(self, chunk_bytes: int = CHUNK_BYTES, on_read: Callable[[int], None] | None = None) -> Iterator[str]:
-        """The text, decoded ``chunk_bytes`` at a time, refusing what is not text as it goes
+    def chunks(self, on_read: Callable[[int], None] | None = None) -> Iterator[str]:
+        """The text, decoded CHUNK_BYTES at a time, refusing what is not text as it goes
         (``on_read`` hears how many bytes were read so far).
 
         UTF-8 by default (a BOM is dropped); a UTF-16 file with a BOM is decoded as UTF-16;
         ``encoding`` names any other codec.  Refused: binary files (NUL bytes), undecodable bytes
         (with their offset) and text that is only white space.
         """
-        blocks = self._blocks(chunk_bytes, on_read)
+        blocks = self._blocks(CHUNK_BYTES, on_read)
         first = next(blocks, b"")
         encoding, offset = self.encoding, 0
         if encoding is None and first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
