@@ -72,3 +72,14 @@ def test_sweep_runs_every_experiment_hook_and_prints_the_table(timemachine, tmp_
     assert set(results) == {job["name"] for job in jobs}
     assert all(r["finished"] and 1 < r["best_val"] < 28 for r in results.values())
     assert all(f"job{i}" in stdout for i in range(len(jobs))) and "best val" in stdout
+
+
+@pytest.mark.slow
+def test_large_corpus_measures_every_command(timemachine):
+    stdout = run([sys.executable, "-m", "benchmarks.large_corpus", "--size-mb", "0.3", "--hidden", "16",
+                  "--train-seconds", "0.5"], timeout=300)
+    result = json.loads(stdout)
+    assert result["text_mb"] == pytest.approx(0.3, abs=0.01) and result["hidden"] == 16
+    for command in ("prepare", "stats"):
+        assert result[command]["seconds"] > 0 and result[command]["peak_rss_mb"] > 50
+    assert 0 < result["train_start_seconds"] and result["train"]["peak_rss_mb"] > 50

@@ -4,12 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from tui.options import add_source_arguments
+from tui.options import add_corpus_arguments
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from engine.corpus import BUILTINS, MODES
-
     parser = subparsers.add_parser(
         "prepare", help="tokenise a corpus once into a token file that every command reuses",
         description="Tokenise a corpus into a memory-mapped array of token indices plus a JSON header "
@@ -17,13 +15,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "text's SHA-1 and the settings.  Every other command prepares what it needs on its "
                     "own; this does it ahead of time and prints where the files are.",
     )
-    parser.add_argument("--corpus", metavar="SOURCE", default=None,
-                        help=f"{' or '.join(BUILTINS)} or a text file "
-                             "(default: timemachine, else python-docs when it cannot be had)")
-    parser.add_argument("--token", choices=("char", "word"), default="char", help="token level (default: char)")
-    parser.add_argument("--mode", choices=MODES, default="book",
-                        help="book: letters only, lowercased (default); raw: text as it is")
-    add_source_arguments(parser)
+    add_corpus_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
     return parser

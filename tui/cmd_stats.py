@@ -5,25 +5,17 @@ import argparse
 import json
 import sys
 
-from tui.options import add_source_arguments
+from tui.options import add_corpus_arguments
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from engine.corpus import BUILTINS, MODES
-
     parser = subparsers.add_parser(
         "stats", help="corpus statistics: top n-grams, Zipf's law, n-gram baselines",
         description="Print a corpus's size, vocabulary, top n-grams, Zipf exponents and the held-out "
                     "perplexity of add-alpha n-gram models (the baselines an RNN must beat).",
     )
-    parser.add_argument("--corpus", metavar="SOURCE", default=None,
-                        help=f"{' or '.join(BUILTINS)} or a text file "
-                             "(default: timemachine, else python-docs when it cannot be had)")
-    parser.add_argument("--token", choices=("char", "word"), default="char", help="token level (default: char)")
-    parser.add_argument("--mode", choices=MODES, default="book",
-                        help="book: letters only, lowercased (default); raw: text as it is")
+    add_corpus_arguments(parser)
     parser.add_argument("--top", type=int, default=10, metavar="K", help="how many n-grams to list (default: 10)")
-    add_source_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.set_defaults(run=run)
     return parser

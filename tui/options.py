@@ -46,6 +46,19 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"refuse files larger than this (default: {PREPARED_MAX_BYTES // 1024 ** 3}G)")
 
 
+def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which corpus, at which token level and mode, and how its file is read (stats, prepare)."""
+    from engine.corpus import BUILTINS, MODES
+
+    parser.add_argument("--corpus", metavar="SOURCE", default=None,
+                        help=f"{' or '.join(BUILTINS)} or a text file "
+                             "(default: timemachine, else python-docs when it cannot be had)")
+    parser.add_argument("--token", choices=TOKEN_LEVELS, default="char", help="token level (default: char)")
+    parser.add_argument("--mode", choices=MODES, default="book",
+                        help="book: letters only, lowercased (default); raw: text as it is")
+    add_source_arguments(parser)
+
+
 def _per_cell(field: str) -> str:
     return ", ".join(f"{values[field]:g} for {cell}" if isinstance(values[field], (int, float))
                      else f"{values[field]} for {cell}" for cell, values in CELL_DEFAULTS.items())
