@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .common import REPO, corpus_source
-from .memory import _SPAWN
+from .common import corpus_source
+from .memory import measured_run
 
 # Runs the CLI with a timestamp at the first training step (time since the parent launched it).
 _FIRST_STEP = """import sys, time
@@ -56,18 +55,6 @@ def make_text(folder: Path, size_mb: float) -> Path:
     return path
 
 
-def timed_run(command: list[str], env: dict, timeout: float = 1800) -> dict:
-    """Wall seconds, peak RSS (MB) and stderr of a command run to its end in its own process."""
-    launched = time.time()
-    proc = subprocess.run([sys.executable, "-c", _SPAWN, *command], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)
-    seconds = time.time() - launched
-    fields = proc.stdout.split()  # "<peak KiB> <exit status>"
-    if proc.returncode != 0 or len(fields) != 2 or fields[1] != "0":
-        raise RuntimeError(f"{' '.join(command)} failed ({proc.stdout.strip()}): {proc.stderr.strip()[-800:]}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(int(fields[0]) / 1024, 1), "stderr": proc.stderr}
-
-
 def measure(*, size_mb: float = 60, text: str | None = None, hidden: int = 512, train_seconds: float = 20,
             threads: int = 1) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,20 +64,22 @@ def measure(*, size_mb: float = 60, text: str | None = None, hidden: int = 512, 
         cli = [sys.executable, "-m", "tui"]
         train = ["train", "--corpus", str(path), "--hidden", str(hidden), "--device", "cpu",
                  "--threads", str(threads), "--save", str(folder / "run.safetensors"), "--json"]
-        prepare = timed_run([*cli, "prepare", "--corpus", str(path)], env)
-        stats = timed_run([*cli, "stats", "--corpus", str(path), "--json"], env)
-        first = timed_run([sys.executable, "-c", _FIRST_STEP, str(time.time()), *train, "--time-budget", "0.001"],
-                          env)
+        prepare = measured_run([*cli, "prepare", "--corpus", str(path)], env)
+        stats = measured_run([*cli, "stats", "--corpus", str(path), "--json"], env)
+        first = measured_run([sys.executable, "-c", _FIRST_STEP, str(time.time()), *train,
+                              "--time-budget", "0.001"], env)
         start = next(float(line.split()[-1]) for line in first["stderr"].splitlines()
                      if line.startswith("first step"))
-        floor = timed_run([sys.executable, "-c", "import torch"], env)  # what any start pays first
-        longer = timed_run([*cli, *train, "--time-budget", str(train_seconds)], env)
+        floor = measured_run([sys.executable, "-c", "import torch"], env)  # what any start pays first
+        longer = measured_run([*cli, *train, "--time-budget", str(train_seconds)], env)
         return {"text_mb": round(path.stat().st_size / 1e6, 1), "hidden": hidden, "threads": threads,
-                "prepare": {k: prepare[k] for k in ("seconds", "peak_rss_mb")},
-                "stats": {k: stats[k] for k in ("seconds", "peak_rss_mb")},
-                "train_start_seconds": start, "train_start_peak_rss_mb": first["peak_rss_mb"],
-                "import_torch_seconds": floor["seconds"],
-                "train": {"trained_seconds": train_seconds, "peak_rss_mb": longer["peak_rss_mb"]}}
+                "prepare": _figures(prepare), "stats": _figures(stats),
+                "train_start_seconds": start, "train_one_step": _figures(first), "import_torch": _figures(floor),
+                "train": {"trained_seconds": train_seconds, "peak_rss_mb": round(longer["peak_rss_mb"], 1)}}
+
+
+def _figures(run: dict) -> dict:
+    return {"seconds": run["seconds"], "cpu_seconds": run["cpu_seconds"], "peak_rss_mb": round(run["peak_rss_mb"], 1)}
 
 
 def main(argv=None) -> int:
