@@ -195,7 +195,9 @@ class Source:
         ``encoding`` names any other codec.  Refused: binary files (NUL bytes), undecodable bytes
         (with their offset) and text that is only white space.
         """
-        blocks = self._blocks(CHUNK_BYTES, on_read)
+        # punycode's incremental decoder decodes each piece on its own: such a file is read whole
+        whole = self.encoding is not None and codecs.lookup(self.encoding).name == "punycode"
+        blocks = self._blocks(max(1, self.size()) if whole else CHUNK_BYTES, on_read)
         first = next(blocks, b"")
         encoding, offset = self.encoding, 0
         if encoding is None and first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import engine.corpus as corpus_mod
@@ -333,3 +333,37 @@ def test_resuming_on_a_text_of_another_vocabulary_is_one_line(tiny_corpus, tmp_p
     assert main(["train", "--resume", str(save), "--epochs", "2"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "has changed since the checkpoint was written (its vocabulary differs)" in err
+
+
+FUZZ_ENCODINGS = [None, "utf-8", "utf-8-sig", "latin-1", "utf-16", "utf-32", "gbk", "shift_jis", "utf-7",
+                  "unicode_escape", "punycode", "idna", "rot13", "zlib", "klingon"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(data="bücher über café".encode("punycode"), encoding="punycode", chunk=2)  # decoded whole
+@example(data="naïve\r\ncafé".encode("utf-16"), encoding=None, chunk=3)
+@given(data=st.binary(min_size=1, max_size=60) | st.text(min_size=1, max_size=40).map(str.encode),
+       encoding=st.sampled_from(FUZZ_ENCODINGS), chunk=st.integers(1, 5))
+def test_any_bytes_give_the_in_memory_tokens_or_the_same_one_line_error(tmp_path, monkeypatch, data, encoding,
+                                                                        chunk):
+    from engine.corpus import read_text_file
+
+    path = tmp_path / "fuzz.txt"
+    path.write_bytes(data)
+    try:
+        text = read_text_file(path, encoding=encoding)  # the whole file at once
+    except CorpusError:
+        text = None
+    monkeypatch.setattr(corpus_mod, "CHUNK_BYTES", chunk)
+    for token, mode in (("char", "raw"), ("word", "book")):
+        try:
+            expected = corpus_from_text(text, token=token, mode=mode) if text is not None else None
+        except CorpusError:
+            expected = None
+        if expected is None:
+            with pytest.raises(CorpusError) as refused:
+                prepare(str(path), token, mode, encoding=encoding)
+            assert "\n" not in str(refused.value)
+            continue
+        tf = prepare(str(path), token, mode, encoding=encoding)
+        assert tf.tokens.tolist() == expected[0] and tf.vocab.idx_to_token == expected[1].idx_to_token
