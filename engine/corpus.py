@@ -35,7 +35,7 @@ TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 # The cap for a text read whole into memory (read_source).
 DEFAULT_MAX_BYTES = 64 * 1024 ** 2
 # The cap for a text streamed into a token file (engine.tokenfile): it guards against a wrong file
-# (a disk image, a database dump), not against memory; 4 GiB of text is days of training on a CPU.
+# (a disk image, a database dump), not against memory.
 PREPARED_MAX_BYTES = 4 * 1024 ** 3
 # A streamed source is read and decoded this many bytes at a time (small enough that a worker
 # thread counting a chunk does not hold the GIL for long).
@@ -243,7 +243,7 @@ class Source:
                 ) from None
             raise CorpusError(f"{self.name}: not valid {encoding} (first bad byte at offset {where}); "
                               f"pass the right --encoding") from None
-        except (UnicodeError, LookupError, ValueError, TypeError) as exc:  # rot13, hex, zlib, utf-16 without BOM...
+        except (UnicodeError, LookupError, ValueError, TypeError) as exc:  # utf-16 without a BOM, punycode...
             reason = (str(exc).splitlines() or [exc.__class__.__name__])[0]
             raise CorpusError(f"{self.name}: cannot decode it as {encoding} ({reason}); pass a text encoding "
                               f"such as utf-8 or latin-1") from None

@@ -19,6 +19,7 @@ its own pages only, so the trainer, and each rank of a distributed run, reads th
 from __future__ import annotations
 
 import collections
+import glob
 import hashlib
 import json
 import re
@@ -66,6 +67,7 @@ class TokenFile:
     tokens: torch.Tensor      # 1-D uint8/uint16/uint32, mapped from ``path``
     chars: int                # characters of the source text, before preprocessing
     source_sha1: str
+    tokens_sha1: str          # of the array's bytes: equal token files have equal ones (e.g. across machines)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -111,8 +113,8 @@ def prepare(source: str | Source | None = None, token: str = "char", mode: str =
     preprocess("", mode)
     found = source if isinstance(source, Source) else open_source(
         source, encoding=encoding, max_bytes=max_bytes, download=download)
-    report = progress or (lambda _: None)
-    source_sha1 = found.sha1(on_read=lambda done: report(Progress("checking the text", done, found.size())))
+    report, size = progress or (lambda _: None), found.size()
+    source_sha1 = found.sha1(on_read=lambda done: report(Progress("checking the text", done, size)))
     path = token_file_path(found, source_sha1, token, mode)
     try:
         return _open(path, found, source_sha1, token, mode, max_vocab, report)
@@ -213,7 +215,7 @@ def _write(path: Path, source: Source, source_sha1: str, token: str, mode: str, 
 def _remove_superseded(path: Path, name: str, token: str, mode: str) -> None:
     """Delete the token files of earlier versions of the same source at the same settings."""
     prefix = path.name[:path.name.rindex("-") + 1]
-    for header_path in path.parent.glob(f"{glob_escape(prefix)}*.json"):
+    for header_path in path.parent.glob(f"{glob.escape(prefix)}*.json"):
         if header_path.stem == path.stem:
             continue
         try:
@@ -223,10 +225,6 @@ def _remove_superseded(path: Path, name: str, token: str, mode: str) -> None:
                 header_path.with_suffix(".tokens").unlink(missing_ok=True)
         except (OSError, ValueError, AttributeError):
             pass  # not ours to judge, or already gone: tidying up is a courtesy
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 # -------------------------------------------------------------- opening ----
@@ -249,7 +247,7 @@ def _open(path: Path, source: Source, source_sha1: str, token: str, mode: str, m
         raise vocab_cap_error(token, max_vocab, len(vocab))
     tokens = map_tokens(path, header, report)
     return TokenFile(path, corpus_name(source), source.notice, token, mode, vocab, tokens, header["chars"],
-                     source_sha1)
+                     source_sha1, header["tokens_sha1"])
 
 
 def read_header(path: Path) -> dict:

@@ -154,7 +154,7 @@ def test_the_header_says_what_the_array_is(timemachine):
     assert head["source"] == "timemachine" and head["source_sha1"] == corpus_mod.TIMEMACHINE_SHA1
     assert (head["token"], head["mode"], head["dtype"], head["tokens"]) == ("char", "book", "uint8", 173_427)
     assert head["vocab"] == tf.vocab.idx_to_token and head["chars"] == 178_979
-    assert head["tokens_sha1"] == hashlib.sha1(tf.path.read_bytes()).hexdigest()
+    assert head["tokens_sha1"] == tf.tokens_sha1 == hashlib.sha1(tf.path.read_bytes()).hexdigest()
     assert tf.path.parent == tokenfile.tokens_dir() and tf.path.name.startswith("timemachine-char-book-")
 
 

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"rnnplay: {prepared.notice}", file=sys.stderr)
     summary = {"corpus": prepared.name, "token": prepared.token, "mode": prepared.mode, "chars": prepared.chars,
                "tokens": len(prepared), "vocab_size": len(prepared.vocab), "dtype": str(prepared.tokens.dtype)[6:],
-               "source_sha1": prepared.source_sha1, "tokens_path": str(prepared.path),
+               "source_sha1": prepared.source_sha1, "tokens_sha1": prepared.tokens_sha1,
+               "tokens_path": str(prepared.path),
                "header_path": str(prepared.path.with_suffix(".json"))}
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
