@@ -21,9 +21,9 @@ import time
 import torch
 
 from engine.cells import build_model
-from engine.corpus import read_source
 from engine.inspect import corpus_span, read_text
 from engine.saliency import saliency, saliency_of
+from engine.tokenfile import prepare
 from engine.unit_features import gate_saturation, rank_units, text_features
 from engine.vocab import Vocab
 
@@ -85,8 +85,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    raw = read_source(corpus_source()).text
-    text = corpus_span(raw, "char", 10_000, args.tokens)
+    text = corpus_span(prepare(corpus_source(), "char"), 10_000, args.tokens)
     vocab = Vocab(sorted(set(text)))
     embed = args.embed if args.cell != "rnn" else 0
     results = {"machine": machine(torch.device("cpu")), "load_average": os.getloadavg(), "threads": args.threads}
@@ -97,7 +96,7 @@ def main(argv=None) -> dict:
         results["char"] = measure(model, vocab, text, "char", args.repeats)
         print_table(title, results["char"])
         if args.word_vocab:
-            words = corpus_span(raw, "word", 0, args.tokens)
+            words = corpus_span(prepare(corpus_source(), "word"), 0, args.tokens)
             word_vocab = Vocab(words.split() + [f"w{i}" for i in range(args.word_vocab)])
             word_model = build_model("gru", len(word_vocab), 256, 2, 0.0).eval()
             results["word"] = measure(word_model, word_vocab, words, "word", max(1, args.repeats // 2))

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 from .common import REPO, corpus_source
 
@@ -33,20 +34,29 @@ _SPAWN = """import os, sys
 devnull = os.open(os.devnull, os.O_WRONLY)
 pid = os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
 _, status, usage = os.wait4(pid, 0)
-print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+print(usage.ru_maxrss, os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime)
 """
 
 
+def measured_run(command: list[str], env: dict | None = None, timeout: float = 600) -> dict:
+    """Wall seconds, CPU seconds (user + system: less sensitive to other load), peak RSS (MB) and
+    stderr of a command run to its end in its own process (RuntimeError when it fails)."""
+    launched = time.time()
+    proc = subprocess.run([sys.executable, "-c", _SPAWN, *command], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+    seconds = time.time() - launched
+    fields = proc.stdout.split()  # "<peak KiB> <exit status> <CPU seconds>"
+    if proc.returncode != 0 or len(fields) != 3 or fields[1] != "0":
+        raise RuntimeError(f"{' '.join(command)} failed ({proc.stdout.strip()}): {proc.stderr.strip()[-800:]}")
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(float(fields[2]), 2),
+            "peak_rss_mb": int(fields[0]) / 1024, "stderr": proc.stderr}  # ru_maxrss is in KiB on Linux
+
+
 def peak_rss(command: list[str], timeout: float = 600) -> float:
-    """Peak RSS in MB of a command run to its end (RuntimeError when it fails)."""
+    """Peak RSS in MB of a command run to its end, with temporary data and home folders."""
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, RNNPLAY_HOME=home, RNNPLAY_DATA_DIR=home)
-        proc = subprocess.run([sys.executable, "-c", _SPAWN, *command], cwd=REPO, env=env,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-    fields = proc.stdout.split()  # "<peak KiB> <exit status>"
-    if proc.returncode != 0 or len(fields) != 2 or fields[1] != "0":
-        raise RuntimeError(f"{' '.join(command)} failed ({proc.stdout.strip()}): {proc.stderr.strip()[-500:]}")
-    return int(fields[0]) / 1024  # ru_maxrss is in KiB on Linux
+        return measured_run(command, env, timeout)["peak_rss_mb"]
 
 
 # cell, hidden, batch, steps, layers, embed: activations or weights dominating, each cell

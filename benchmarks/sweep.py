@@ -221,7 +221,7 @@ def _train_job(job: dict, corpus, vocab, device: str, log: Path, deadline: float
 def _worker(queue: str, corpus_path: str, device: str, threads: int, log: str, deadline: float) -> None:
     import torch
 
-    from engine.vocab import load_corpus
+    from engine.tokenfile import load_corpus
 
     torch.set_num_threads(threads)
     corpus, vocab = load_corpus(corpus_path, "char")

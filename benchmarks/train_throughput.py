@@ -29,7 +29,7 @@ from engine.metrics import grad_clipping
 from engine.model import RNNConcise, RNNScratch
 from engine.optim import SGD
 from engine.train import StepRecord, Trainer
-from engine.vocab import load_corpus
+from engine.tokenfile import load_corpus
 
 from .common import corpus_source, load_references, median, num_threads, synchronize
 

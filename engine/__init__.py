@@ -13,7 +13,7 @@ warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category
 
 _EXPORTS = {
     # data (d2l 8.2-8.3)
-    "Vocab": "vocab", "tokenize": "vocab", "load_corpus": "vocab",
+    "Vocab": "vocab", "tokenize": "vocab", "load_corpus": "tokenfile", "prepare": "tokenfile",
     "seq_data_iter_random": "data", "seq_data_iter_sequential": "data",
     "corpus_stats": "stats", "CorpusStats": "stats", "NgramBaseline": "stats", "LaplaceNgramLM": "ngram",
     "run_forecast": "forecast", "ForecastConfig": "forecast_config", "ForecastResult": "forecast",

@@ -8,10 +8,8 @@ opened) is engine/checkpoint_file.py; this module turns it into a model or a tra
 """
 from __future__ import annotations
 
-import array
 import hashlib
 import math
-import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -24,7 +22,9 @@ from .corpus import CorpusText, corpus_name
 from .device import device_available, resolve_device
 from .errors import CheckpointError, ConfigError, CorpusError
 from .memory import available_memory, check_fits, generation_estimate, training_estimate, within_memory
-from .vocab import DEFAULT_MAX_VOCAB, Vocab, load_corpus
+from .tensor_bytes import tensor_bytes
+from .tokenfile import load_corpus
+from .vocab import DEFAULT_MAX_VOCAB, Vocab
 
 # what a checkpoint that asks for more memory than there is should be told
 TOO_LARGE = "use a machine with more memory, or the file is damaged"
@@ -114,12 +114,17 @@ def _config(meta: dict, path) -> TrainConfig:
     return config
 
 
+FINGERPRINT_TOKENS = 1 << 20  # tokens widened to int32 at a time while hashing
+
+
 def corpus_fingerprint(corpus) -> str:
-    """SHA-1 of the token indices as little-endian int32 bytes (a tensor or a list of them)."""
-    tokens = array.array("i", corpus.tolist() if isinstance(corpus, torch.Tensor) else corpus)
-    if sys.byteorder == "big":
-        tokens.byteswap()
-    return hashlib.sha1(tokens.tobytes()).hexdigest()
+    """SHA-1 of the token indices as little-endian int32 bytes (a tensor or a list of them), hashed
+    a window at a time: a memory-mapped corpus is never copied whole."""
+    tokens = corpus if isinstance(corpus, torch.Tensor) else torch.tensor(corpus, dtype=torch.int64)
+    digest = hashlib.sha1()
+    for start in range(0, len(tokens), FINGERPRINT_TOKENS):
+        digest.update(tensor_bytes(tokens[start:start + FINGERPRINT_TOKENS].to(torch.int32), little_endian=True))
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------- training state ----

@@ -7,26 +7,24 @@ metadata, here the run's JSON), then the tensors' bytes.  It is written here rat
 ``safetensors.torch.save``, which goes through numpy: rnnplay needs only torch.  Reading goes
 through safetensors' own parser, which checks every offset.
 
-Writes are atomic: a temporary file in the same folder, fsync, rename; a crash mid-save leaves the
-previous checkpoint intact, and the temporary file it leaves behind (named with the writer's
-process id) is removed by the next save once that process is gone.
+Writes are atomic (engine/atomic.py): a temporary file in the same folder, fsync, rename; a crash
+mid-save leaves the previous checkpoint intact, and the temporary file it leaves behind is removed by
+the next save once its process is gone.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import re
 import stat
-import sys
-import tempfile
 from pathlib import Path
 
 import safetensors
 import safetensors.torch
 import torch
 
+from .atomic import atomic_write, temporary_name_bytes
 from .errors import CheckpointError
+from .tensor_bytes import tensor_bytes
 
 FORMAT = "rnnplay-checkpoint"
 VERSION = 1
@@ -40,27 +38,18 @@ MAX_HEADER_BYTES = 16 * 1024 ** 2
 DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
           torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
           torch.bool: "BOOL"}
-_TEMP_RANDOM = 8  # characters tempfile adds to a temporary name
 _KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
           (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
 
 
 # ---------------------------------------------------------------- format ----
 
-def _tensor_bytes(tensor: torch.Tensor) -> bytes:
-    t = tensor.detach().to("cpu").contiguous()
-    if sys.byteorder == "big" and t.element_size() > 1:  # the format is little-endian
-        t = t.view(torch.uint8).reshape(-1, t.element_size()).flip(1).contiguous()
-    size = t.numel() * t.element_size()
-    return ctypes.string_at(t.data_ptr(), size) if size else b""
-
-
 def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
     """``tensors`` (of the dtypes in DTYPES) and string ``metadata`` as a safetensors file."""
     header: dict = {"__metadata__": metadata} if metadata else {}
     chunks, offset = [], 0
     for name, tensor in tensors.items():
-        data = _tensor_bytes(tensor)
+        data = tensor_bytes(tensor, little_endian=True)  # the format is little-endian
         header[name] = {"dtype": DTYPES[tensor.dtype], "shape": list(tensor.shape),
                         "data_offsets": [offset, offset + len(data)]}
         chunks.append(data)
@@ -181,62 +170,14 @@ def newest_checkpoint(folder: Path) -> Path | None:
 
 # ----------------------------------------------------------------- write ----
 
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. another user's process: alive, and not ours to judge
-        return True
-    return True
-
-
-def remove_stale_temporaries(path) -> list[Path]:
-    """Delete the temporary files that saves of ``path`` left behind when their process died
-    (SIGKILL, power loss).  Files of live processes, and anything not named like ours, stay."""
-    path = Path(path)
-    ours = re.compile(re.escape(f".{path.name}.") + r"(\d+)\.[a-z0-9_]{8}\.tmp")
-    removed = []
-    try:
-        entries = list(path.parent.iterdir())
-    except OSError:
-        return removed
-    for entry in entries:
-        match = ours.fullmatch(entry.name)
-        if match and not _process_alive(int(match.group(1))):
-            try:
-                entry.unlink()
-                removed.append(entry)
-            except OSError:
-                pass  # cleaning up is a courtesy; the save itself decides success
-    return removed
-
-
 def write_checkpoint(path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Atomically write ``tensors`` and the JSON-able ``meta`` to ``path``."""
     path = Path(path)
     header = {META_KEY: json.dumps({"format": FORMAT, "version": VERSION, **meta})}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
         data = safetensors_bytes(tensors, header)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
+        with atomic_write(path) as fh:
+            fh.write(data)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot write the checkpoint ({exc.strerror or exc}); free some space "
                               f"or save elsewhere (--save)") from None
@@ -277,7 +218,7 @@ def check_save_target(path, *, corpus: str = "", resumed=None) -> str:
         name_max = os.pathconf(folder, "PC_NAME_MAX")
     except (OSError, ValueError):
         name_max = 255
-    temporary = len(os.fsencode(f".{path.name}.{os.getpid()}.")) + _TEMP_RANDOM + len(".tmp")
+    temporary = temporary_name_bytes(path)
     if temporary > name_max:
         raise CheckpointError(f"{path.name[:40]}...: the file name is too long ({len(os.fsencode(path.name))} bytes; "
                               f"the save needs {temporary - len(os.fsencode(path.name))} more for its temporary "

@@ -127,13 +127,18 @@ def num_rows(num_tokens: int, steps: int) -> int:
     return (num_tokens - 1) // steps
 
 
-def corpus_row(tokens: torch.Tensor, row: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def corpus_row(tokens: torch.Tensor, row: int, steps: int,
+               table: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(X, Y)`` of row ``row`` of a token sequence cut into rows of ``steps`` tokens: X the tokens
-    row·steps ... row·steps + steps - 1, Y the same shifted by one (the next tokens)."""
+    row·steps ... row·steps + steps - 1, Y the same shifted by one (the next tokens), as int64.
+    ``table`` (engine.tokenfile.TokenFile.lookup) maps a token file's indices to a model's."""
     rows = num_rows(len(tokens), steps)
     if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < rows:
         raise ConfigError(f"row {row!r}: the text has {rows:,} rows of {steps} steps; use 0 to {rows - 1:,}"
                           if rows else f"the text has {len(tokens):,} tokens, too few for one row of {steps} "
                                        f"steps; lower --steps")
     start = row * steps
-    return tokens[start:start + steps], tokens[start + 1:start + steps + 1]
+    window = tokens[start:start + steps + 1].long()
+    if table is not None:
+        window = table[window]
+    return window[:-1], window[1:]

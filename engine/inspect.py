@@ -20,11 +20,9 @@ from typing import NamedTuple
 
 import torch
 
-from .corpus import preprocess
 from .errors import ConfigError
 from .generate import prefix_tokens, token_level
 from .unroll import first_layer_terms, unroll
-from .vocab import tokenize
 
 MAX_TOKENS = 20_000  # a longer text is refused: its activations alone would take gigabytes
 # Steps per unroll call: the per-step tensors of a chunk are freed and their memory reused by the
@@ -90,16 +88,16 @@ def encode(vocab, text: str) -> tuple[list[str], list[int]]:
     return vocab.to_tokens(indices), indices
 
 
-def corpus_span(text: str, token: str, start: int, length: int) -> str:
-    """Tokens ``start`` to ``start + length`` of a corpus as the model was trained on it (book
-    preprocessing: lower-case letters and single spaces), joined back into a text."""
-    tokens = [tok for line in tokenize(preprocess(text, "book"), token) for tok in line]
-    if not 0 <= start < len(tokens):
-        raise ConfigError(f"span start {start:,}: the corpus has {len(tokens):,} tokens; start from 0 to "
-                          f"{len(tokens) - 1:,}")
+def corpus_span(prepared, start: int, length: int) -> str:
+    """Tokens ``start`` to ``start + length`` of a corpus as the model was trained on it (its token
+    file, an engine.tokenfile.TokenFile: preprocessed in the run's mode), joined back into a text."""
+    if not 0 <= start < len(prepared):
+        raise ConfigError(f"span start {start:,}: the corpus has {len(prepared):,} tokens; start from 0 to "
+                          f"{len(prepared) - 1:,}")
     if not 1 <= length <= MAX_TOKENS:
         raise ConfigError(f"span length {length:,}: must be from 1 to {MAX_TOKENS:,} tokens")
-    return ("" if token == "char" else " ").join(tokens[start:start + length])
+    tokens = prepared.vocab.to_tokens(prepared.tokens[start:start + length])
+    return ("" if prepared.token == "char" else " ").join(tokens)
 
 
 def read_text(model, vocab, text: str, k: int = 5) -> Reading:

@@ -45,15 +45,16 @@ def evaluate_perplexity(model, tokens: torch.Tensor, device) -> float:
     length = (len(tokens) - 1) // rows
     if length < 1:
         return math.nan
-    X = tokens[:rows * length].reshape(rows, length).to(device)
-    Y = tokens[1:rows * length + 1].reshape(rows, length).to(device)
+    # views: a window is widened to int64 (and moved) only when it is read
+    X = tokens[:rows * length].reshape(rows, length)
+    Y = tokens[1:rows * length + 1].reshape(rows, length)
     state = model.begin_state(rows)
     loss_sum = 0.0
     for start in range(0, length, EVAL_WINDOW):
         cols = slice(start, start + EVAL_WINDOW)
-        logits, state = model(X[:, cols], state)
-        loss_sum += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y[:, cols].reshape(-1),
-                                          reduction="sum"))
+        logits, state = model(X[:, cols].to(device, torch.long), state)
+        loss_sum += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                          Y[:, cols].to(device, torch.long).reshape(-1), reduction="sum"))
     return perplexity(loss_sum / (rows * length))
 
 

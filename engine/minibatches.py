@@ -1,11 +1,10 @@
 """How the training loop cuts the text into minibatches, shown (d2l 8.3.4, seed notes "长序列数据").
 
-The previews run the engine's own iterators (engine.data) over token *positions* 0, 1, ..., N - 1
-in place of the tokens: their random draws depend only on the text's length, the batch size, the
-steps and the generator, so they cut the positions exactly as they cut the tokens, and each row's
-start offset in the text can be read off its first position.  The generator is the trainer's: a
-run with ``seed`` draws its minibatches from ``Generator().manual_seed(seed + 1)``, its first
-epoch from that generator's first draws.
+The previews are the engine's own iterators' minibatches (engine.data): an epoch's
+:class:`~engine.data.Minibatches` holds where each row starts in the text (``starts``) and reads
+only the minibatches asked for, so a preview of a large token file costs its few windows.  The
+generator is the trainer's: a run with ``seed`` draws its minibatches from
+``Generator().manual_seed(seed + 1)``, its first epoch from that generator's first draws.
 """
 from __future__ import annotations
 
@@ -55,14 +54,13 @@ def first_minibatches(corpus, batch: int, steps: int, iterator: str, count: int,
         raise ConfigError(f"iterator {iterator!r}: use one of: {', '.join(ITERATORS)}")
     train, _ = split_corpus(corpus, val_fraction)
     make = seq_data_iter_sequential if iterator == "sequential" else seq_data_iter_random
-    positions = make(torch.arange(len(train)), batch, steps, generator=data_generator(seed))
+    batches = make(train, batch, steps, generator=data_generator(seed))
     minibatches: list[list[MinibatchRow]] = []
     ends: list[int] = []
-    for j, (X, Y) in zip(range(count), positions):
-        starts = X[:, 0].tolist()
+    for j, (X, Y) in zip(range(count), batches):
+        starts = batches.starts[j].tolist()
         minibatches.append([
-            MinibatchRow(j, i, start, train[X[i]].tolist(), train[Y[i]].tolist(),
-                         continues=bool(ends) and start == ends[i])
+            MinibatchRow(j, i, start, X[i].tolist(), Y[i].tolist(), continues=bool(ends) and start == ends[i])
             for i, start in enumerate(starts)])
         ends = [start + steps for start in starts]
     return minibatches

@@ -1,15 +1,17 @@
 """n-gram statistics and Laplace-smoothed n-gram language models (d2l 8.3).
 
-Tokens are integer indices (a corpus from :func:`engine.vocab.load_corpus`);
+Tokens are integer indices (a corpus from :func:`engine.tokenfile.load_corpus`);
 n-grams are tuples of them.  Counting is ``collections.Counter`` over
-``zip`` of shifted copies of the sequence: one C-level pass per n.
+``zip`` of shifted copies of the sequence, as the book does: one C-level pass per n.
+engine.ngram_counts counts the same n-grams over texts of any length with torch ops,
+and fits the baselines below (held-out perplexity of each add-alpha model) that way.
 """
 from __future__ import annotations
 
 import collections
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .errors import ConfigError, CorpusError
 
@@ -24,11 +26,6 @@ def ngram_counts(tokens: Sequence[int], n: int) -> collections.Counter:
     if n < 1:
         raise ConfigError(f"n-grams need n >= 1, not {n}")
     return collections.Counter(zip(*(tokens[i:] for i in range(n))))
-
-
-def top_ngrams(counts: collections.Counter, k: int) -> list[tuple[tuple, int]]:
-    """The ``k`` most frequent n-grams; ties keep first-occurrence order."""
-    return counts.most_common(k)
 
 
 def zipf_exponent(freqs: Sequence[int], window: tuple[int, int] = ZIPF_WINDOW) -> float:
@@ -46,7 +43,7 @@ def zipf_exponent(freqs: Sequence[int], window: tuple[int, int] = ZIPF_WINDOW) -
     if hi - lo < 1:
         return math.nan
     xs = [math.log(r) for r in range(lo, hi + 1)]
-    ys = [math.log(f) for f in freqs[lo - 1:hi]]
+    ys = [math.log(float(f)) for f in freqs[lo - 1:hi]]
     mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
     sxx = sum((x - mean_x) ** 2 for x in xs)
     sxy = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys))
@@ -55,11 +52,11 @@ def zipf_exponent(freqs: Sequence[int], window: tuple[int, int] = ZIPF_WINDOW) -
 
 def zipf_curve(freqs: Sequence[int], points: int = 200) -> tuple[list[int], list[int]]:
     """``(ranks, freqs)`` at about ``points`` log-spaced ranks, for a log-log plot."""
-    if not freqs:
+    if not len(freqs):
         return [], []
     last = len(freqs)
     ranks = sorted({min(last, round(last ** (i / (points - 1)))) for i in range(points)})
-    return ranks, [freqs[r - 1] for r in ranks]
+    return ranks, [int(freqs[r - 1]) for r in ranks]
 
 
 @dataclass(frozen=True)
@@ -128,25 +125,3 @@ class NgramBaseline:
     n: int
     alpha: float
     val_perplexity: float
-
-
-def ngram_baselines(tokens: Sequence[int], vocab_size: int, ns: Sequence[int] = BASELINE_NS,
-                    alphas: Sequence[float] = BASELINE_ALPHAS,
-                    train_fraction: float = TRAIN_FRACTION) -> list[NgramBaseline]:
-    """Held-out perplexity of each (n, alpha) model: fit on the first 90% of
-    the tokens, score the last 10% (from its n-th token on, with contexts taken
-    inside the validation part).  The yardstick for every RNN result."""
-    train, val = split_train_val(tokens, train_fraction)
-    baselines = []
-    for n in ns:
-        model = LaplaceNgramLM.fit(train, n, vocab_size)
-        for alpha in alphas:
-            # the counts are shared: only the smoothing differs
-            baselines.append(NgramBaseline(n, alpha, replace(model, alpha=alpha).perplexity(val)))
-    return baselines
-
-
-def held_out_perplexity(tokens: Sequence[int], n: int, alpha: float, vocab_size: int,
-                        train_fraction: float = TRAIN_FRACTION) -> float:
-    """One :func:`ngram_baselines` entry."""
-    return ngram_baselines(tokens, vocab_size, (n,), (alpha,), train_fraction)[0].val_perplexity

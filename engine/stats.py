@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .corpus import DEFAULT_MAX_BYTES, CorpusText, default_source, read_source
+from .corpus import PREPARED_MAX_BYTES, CorpusText, Source
 from .errors import ConfigError, CorpusError
-from .ngram import (BASELINE_NS, NgramBaseline, ngram_baselines, ngram_counts, split_train_val,
-                    top_ngrams, zipf_curve, zipf_exponent)
+from .ngram import (BASELINE_ALPHAS, BASELINE_NS, TRAIN_FRACTION, NgramBaseline, split_train_val, zipf_curve,
+                    zipf_exponent)
+from .ngram_counts import DistinctNgrams, as_tokens, count_pass, held_out_counts
+from .tokenfile import Progress, ProgressFn, TokenFile, prepare
 from .vocab import corpus_from_text
 
 __all__ = ["CorpusStats", "NgramBaseline", "corpus_stats"]
@@ -59,31 +61,42 @@ def _min_tokens() -> int:
     return tokens
 
 
-def corpus_stats(source: str | None = None, *, token: str = "char", mode: str = "book", top: int = 10,
-                 encoding: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                 text: CorpusText | None = None) -> CorpusStats:
-    """Statistics of ``text``, or of ``source`` read from disk (None: the default corpus)."""
+def corpus_stats(source: str | Source | TokenFile | None = None, *, token: str = "char", mode: str = "book",
+                 top: int = 10, encoding: str | None = None, max_bytes: int = PREPARED_MAX_BYTES,
+                 text: CorpusText | None = None, progress: ProgressFn | None = None) -> CorpusStats:
+    """Statistics of ``text`` (held in memory), of a prepared token file (at its own token level
+    and mode), or of ``source`` prepared now (None: the default corpus).  The n-grams are counted in one pass over the
+    tokens (engine.ngram_counts); ``progress`` hears about the preparing and the counting."""
     if top < 1:
         raise ConfigError(f"the number of n-grams to list (--top) must be at least 1, not {top}")
-    if text is None:
-        text = default_source() if source is None else read_source(
-            source, encoding=encoding, max_bytes=max_bytes)
-    corpus, vocab = corpus_from_text(text.text, token=token, mode=mode)
+    if text is not None:
+        corpus, vocab = corpus_from_text(text.text, token=token, mode=mode)
+        name, notice, chars = text.name, text.notice, len(text.text)
+    else:
+        prepared = source if isinstance(source, TokenFile) else prepare(
+            source, token, mode, encoding=encoding, max_bytes=max_bytes, progress=progress)
+        corpus, vocab, token, mode = prepared.tokens, prepared.vocab, prepared.token, prepared.mode
+        name, notice, chars = prepared.name, prepared.notice, prepared.chars
+    tokens = as_tokens(corpus)
     needed = _min_tokens()
-    if len(corpus) < needed:
-        raise CorpusError(f"{text.name} has {len(corpus)} {token} tokens; statistics need at least "
+    if len(tokens) < needed:
+        raise CorpusError(f"{name} has {len(tokens)} {token} tokens; statistics need at least "
                           f"{needed}; use a longer text")
+    distinct = {n: DistinctNgrams(n, len(vocab), len(tokens)) for n in TOP_NS}
+    held_out = held_out_counts(tokens, len(vocab), BASELINE_NS, BASELINE_ALPHAS, TRAIN_FRACTION)
+    report = progress or (lambda _: None)
+    count_pass(tokens, [*distinct.values(), held_out],
+               progress=lambda done, total: report(Progress("counting n-grams", done, total)))
     sep = SEPARATORS[token]
     tops, zipf, curves = {}, {}, {}
-    for n in TOP_NS:
-        counts = ngram_counts(corpus, n)
-        tops[n] = [(sep.join(vocab.to_tokens(list(gram))), count) for gram, count in top_ngrams(counts, top)]
-        freqs = sorted(counts.values(), reverse=True)
+    for n, counter in distinct.items():
+        tops[n] = [(sep.join(vocab.to_tokens(list(gram))), count) for gram, count in counter.top(top)]
+        freqs = counter.frequencies()
         zipf[n] = zipf_exponent(freqs)
         curves[n] = zipf_curve(freqs)
-    baselines = ngram_baselines(corpus, len(vocab))
+    baselines = held_out.baselines(BASELINE_NS, BASELINE_ALPHAS)
     return CorpusStats(
-        name=text.name, notice=text.notice, chars=len(text.text), tokens=len(corpus),
+        name=name, notice=notice, chars=chars, tokens=len(tokens),
         vocab_size=len(vocab), token=token, top=tops, zipf=zipf, zipf_curves=curves,
         ngram_baselines=baselines, best_baseline=min(baselines, key=lambda b: b.val_perplexity), mode=mode,
     )

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .cells import build_model
 from .checkpoint_file import MAX_CHECKPOINT_BYTES
 from .config import TrainConfig
-from .data import num_minibatches, seq_data_iter_random, seq_data_iter_sequential
+from .data import Minibatches, num_minibatches, seq_data_iter_random, seq_data_iter_sequential
 from .device import resolve_device
 from .errors import ConfigError, TrainingError
 from .kernels import keep_freed_memory
@@ -66,8 +66,10 @@ class EpochRecord:
 
 
 def split_corpus(corpus, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train on the first floor((1 - f) N) tokens, validate on the rest (as the n-gram baselines)."""
-    tokens = torch.as_tensor(list(corpus) if not isinstance(corpus, torch.Tensor) else corpus, dtype=torch.long)
+    """Train on the first floor((1 - f) N) tokens, validate on the rest (as the n-gram baselines).
+    A tensor corpus is split into views of any integer dtype (a memory-mapped token file stays
+    mapped; windows are widened as they are read); a list becomes an int64 tensor."""
+    tokens = corpus if isinstance(corpus, torch.Tensor) else torch.tensor(list(corpus), dtype=torch.long)
     n_train = math.floor(len(tokens) * (1 - val_fraction))
     return tokens[:n_train], tokens[n_train:]
 
@@ -93,7 +95,7 @@ class Trainer:
                               f"token(s); use more text or --val-fraction 0")
         self._make_batches = seq_data_iter_sequential if config.iterator == "sequential" else seq_data_iter_random
         # a text too short for one minibatch is refused now, not at the first step
-        next(self._make_batches(self._train, config.batch, config.steps, generator=torch.Generator()))
+        self._make_batches(self._train, config.batch, config.steps, generator=torch.Generator())
         # minibatches per epoch (up to one fewer with a random offset): the schedule's clock
         self.steps_per_epoch = max(1, num_minibatches(len(self._train), config.batch, config.steps, 0,
                                                       sequential=config.iterator == "sequential"))
@@ -160,7 +162,7 @@ class Trainer:
         return not self._stop.is_set()
 
     # -------------------------------------------------------------- loop ----
-    def _epoch_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _epoch_batches(self) -> Minibatches:
         if self._epoch_rng_state is None:  # a new epoch
             self._epoch_rng_state = self._data_rng.get_state()
             self._step_in_epoch, self._state = 0, None
@@ -168,7 +170,7 @@ class Trainer:
         else:  # resuming inside an epoch: replay its draws, then skip what was done
             self._data_rng.set_state(self._epoch_rng_state)
         cfg = self.config
-        return list(self._make_batches(self._train, cfg.batch, cfg.steps, generator=self._data_rng))
+        return self._make_batches(self._train, cfg.batch, cfg.steps, generator=self._data_rng)
 
     def _train_step(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[float, float, bool]:
         """``(loss, gradient norm, finite)``; a non-finite step updates nothing."""
@@ -343,7 +345,7 @@ class Trainer:
         """||dL/dh_t|| for t = 1..steps on one training minibatch (see metrics.gradient_flow);
         the minibatch comes from its own generator so training is not disturbed."""
         rng = torch.Generator().manual_seed(self.config.seed + self.global_step)
-        X, Y = next(seq_data_iter_random(self._train, self.config.batch, self.config.steps, generator=rng))
+        X, Y = seq_data_iter_random(self._train, self.config.batch, self.config.steps, generator=rng)[0]
         with self._lock:
             return gradient_flow(self.model, X.to(self.device), Y.to(self.device))
 

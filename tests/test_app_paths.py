@@ -5,6 +5,7 @@ import pytest
 import torch
 from app_support import TINY, wait_for, wait_for_stats
 
+from engine.corpus import read_source
 from engine.gradient_paths import bptt_paths, corpus_row, path_shares, truncation_dropped
 from engine.minibatches import first_minibatches
 from engine.vocab import corpus_from_text, encode_text
@@ -49,7 +50,8 @@ async def paused(pilot, app):
 
 def expected_C(app, row):
     trainer = app.trainer
-    tokens = torch.tensor(encode_text(app.corpus_text.text, trainer.vocab, trainer.config.token))
+    text = read_source(app.corpus_text.name).text  # the app holds the engine.corpus.Source; read it whole here
+    tokens = torch.tensor(encode_text(text, trainer.vocab, trainer.config.token))
     X, Y = corpus_row(tokens, row, trainer.config.steps)
     return bptt_paths(trainer.snapshot_model(), X, Y)[0]
 
@@ -128,7 +130,7 @@ async def test_batches_show_the_iterators_rows_and_redraw(tiny_corpus, size):
     async with app.run_test(size=size) as pilot:
         await start_training(pilot, app)
         pane = await show(pilot, app, "batches")
-        corpus, _ = corpus_from_text(app.corpus_text.text)
+        corpus, _ = corpus_from_text(read_source(app.corpus_text.name).text)
 
         def rows(result):
             return [[row.X for row in minibatch] for minibatch in result.minibatches]
@@ -191,13 +193,13 @@ class _Pane:
 
 @pytest.mark.usefixtures("one_thread")
 def test_the_worker_cuts_long_runs_to_128_steps_and_skips_unmoved_weights(tiny_corpus, monkeypatch):
-    from engine.corpus import read_source
+    from engine.corpus import open_source
     from engine.train import Trainer
     from tui.panes import paths
 
     monkeypatch.setattr(paths, "get_current_worker", lambda: _Worker())
-    text = read_source(str(tiny_corpus))
-    corpus, vocab = corpus_from_text(text.text)
+    text = open_source(str(tiny_corpus))
+    corpus, vocab = corpus_from_text(read_source(str(tiny_corpus)).text)
     trainer = Trainer(dataclasses.replace(TINY, steps=130, hidden=4), corpus, vocab)
     pane = _Pane()
     paths.compute_paths(pane, trainer, text, 3, -1)

@@ -140,7 +140,7 @@ async def test_quit_during_training_stops_it_and_returns_promptly(tiny_corpus):
 
 async def test_checkpoint_preset_opens_the_app_with_that_run(tiny_corpus, tmp_path):
     from engine.train import Trainer
-    from engine.vocab import load_corpus
+    from engine.tokenfile import load_corpus
 
     corpus, vocab = load_corpus(str(tiny_corpus), max_tokens=TINY.max_tokens)
     trainer = Trainer(TINY, corpus, vocab, corpus_name=str(tiny_corpus))

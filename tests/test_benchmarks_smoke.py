@@ -97,3 +97,14 @@ def test_the_roofline_counts_the_multiply_adds_of_a_training_step(cell, gates):
     # per step: state x hidden weights forward, gradient x their transpose back; after the loop the
     # hidden weights' gradient; the output layer's forward, input gradient and weight gradient
     assert macs == T * 2 * B * H * gates * H + H * T * B * gates * H + 3 * T * B * H * V
+
+
+@pytest.mark.slow
+def test_large_corpus_measures_every_command(timemachine):
+    stdout = run([sys.executable, "-m", "benchmarks.large_corpus", "--size-mb", "0.3", "--hidden", "16",
+                  "--train-seconds", "0.5"], timeout=300)
+    result = json.loads(stdout)
+    assert result["text_mb"] == pytest.approx(0.3, abs=0.01) and result["hidden"] == 16
+    for command in ("prepare", "stats"):
+        assert result[command]["seconds"] > 0 and result[command]["peak_rss_mb"] > 50
+    assert 0 < result["train_start_seconds"] and result["train"]["peak_rss_mb"] > 50

@@ -44,7 +44,7 @@ def test_round_trip_keeps_weights_vocabulary_configuration_and_progress(tmp_path
 
 
 def test_resume_reads_a_builtin_corpus_again_and_checks_it(timemachine, tmp_path):
-    from engine.vocab import load_corpus
+    from engine.tokenfile import load_corpus
 
     corpus, vocab = load_corpus("timemachine", max_tokens=2000)
     config = TrainConfig(hidden=8, steps=5, batch=4, epochs=1, max_tokens=2000, device="cpu")
@@ -52,7 +52,7 @@ def test_resume_reads_a_builtin_corpus_again_and_checks_it(timemachine, tmp_path
     trainer.save(tmp_path / "tm.safetensors")
     assert Trainer.load(tmp_path / "tm.safetensors").corpus_name == "timemachine"
     with pytest.raises(CheckpointError, match="not the one"):
-        Trainer.load(tmp_path / "tm.safetensors", corpus=corpus[::-1])
+        Trainer.load(tmp_path / "tm.safetensors", corpus=corpus.flip(0))
 
 
 def test_a_failed_save_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from engine import corpus as corpus_mod
-from engine.corpus import (PYTHON_DOCS, TIMEMACHINE, default_source, preprocess, python_docs_text,
-                           read_source, read_text_file)
+from engine.corpus import (PYTHON_DOCS, TIMEMACHINE, open_source, preprocess, python_docs_text, read_source,
+                           read_text_file)
 from engine.errors import CorpusError
-from engine.vocab import load_corpus
+from engine.tokenfile import load_corpus
 
 
 def write(tmp_path, data: bytes, name="text.txt") -> Path:
@@ -146,11 +146,11 @@ def test_python_docs_is_offline_and_large():
 def test_cached_timemachine_is_used(timemachine):
     source = read_source(TIMEMACHINE)
     assert source.name == TIMEMACHINE and source.text.startswith("The Time Machine, by H. G. Wells")
-    assert default_source().name == TIMEMACHINE
+    assert open_source(None).name == TIMEMACHINE
 
 
 def test_offline_default_falls_back_to_python_docs_and_caches_nothing(hermetic_dirs):
-    source = default_source()
+    source = open_source(None)
     assert source.name == PYTHON_DOCS
     assert "timemachine is unavailable" in source.notice and "python-docs" in source.notice
     assert "\n" not in source.notice
@@ -183,7 +183,7 @@ def test_mismatched_download_caches_nothing(hermetic_dirs, monkeypatch):
         read_source(TIMEMACHINE)
     assert calls == [corpus_mod.TIMEMACHINE_URL]
     assert list(hermetic_dirs.iterdir()) == []
-    assert default_source().name == PYTHON_DOCS
+    assert open_source(None).name == PYTHON_DOCS
 
 
 def test_verified_download_is_cached_and_reused(timemachine, hermetic_dirs, monkeypatch):
@@ -199,7 +199,7 @@ def test_verified_download_is_cached_and_reused(timemachine, hermetic_dirs, monk
 
 def test_corrupt_cache_is_not_trusted(hermetic_dirs):
     (hermetic_dirs / "timemachine.txt").write_text("tampered")
-    assert default_source().name == PYTHON_DOCS
+    assert open_source(None).name == PYTHON_DOCS
 
 
 def test_data_dir_follows_the_environment(tmp_path, monkeypatch):

@@ -107,14 +107,14 @@ def test_corpus_of_exactly_one_minibatch_forces_offset_zero(iterator):
 @pytest.mark.parametrize("iterator", ITERATORS)
 def test_too_short_corpus_is_a_config_error(iterator):
     with pytest.raises(ConfigError, match=r"12 tokens, too few for one minibatch of 3 x 4 \(needs 13\)"):
-        next(iterator(list(range(12)), 3, 4))
+        iterator(list(range(12)), 3, 4)
 
 
 @pytest.mark.parametrize("iterator", ITERATORS)
 @pytest.mark.parametrize("batch_size,num_steps", [(0, 5), (2, 0), (-1, 3)])
 def test_non_positive_sizes_are_config_errors(iterator, batch_size, num_steps):
     with pytest.raises(ConfigError, match="at least 1"):
-        next(iterator(list(range(100)), batch_size, num_steps))
+        iterator(list(range(100)), batch_size, num_steps)
 
 
 @pytest.mark.parametrize("iterator", ITERATORS)
@@ -123,3 +123,48 @@ def test_tensor_corpus_gives_the_same_batches(iterator):
     gen = torch.Generator().manual_seed(5)
     as_tensor = list(iterator(torch.arange(300), 2, 6, generator=gen))
     assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(as_list, as_tensor))
+
+
+@pytest.mark.parametrize("iterator", ITERATORS)
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.uint16, torch.uint32, torch.int32])
+def test_a_narrow_tensor_corpus_gives_the_same_int64_batches(iterator, dtype):
+    # a token file maps uint8/16/32; its windows are widened as they are read, never the whole corpus
+    tokens = [i * 37 % 251 for i in range(600)]
+    as_list = list(iterator(tokens, 3, 7, generator=torch.Generator().manual_seed(2)))
+    narrow = torch.tensor(tokens).to(dtype)
+    batches = iterator(narrow, 3, 7, generator=torch.Generator().manual_seed(2))
+    assert batches.data is narrow  # no copy of the corpus
+    assert len(batches) == len(as_list)
+    for (X, Y), (X_ref, Y_ref) in zip(batches, as_list):
+        assert X.dtype == Y.dtype == torch.long
+        assert torch.equal(X, X_ref) and torch.equal(Y, Y_ref)
+
+
+@pytest.mark.parametrize("iterator", ITERATORS)
+def test_slicing_skips_minibatches_as_a_resumed_epoch_does(iterator):
+    batches = iterator(list(range(400)), 2, 5, generator=torch.Generator().manual_seed(4))
+    rest = batches[3:]
+    assert len(rest) == len(batches) - 3
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(rest, list(batches)[3:]))
+
+
+@pytest.mark.parametrize("iterator", ITERATORS)
+@pytest.mark.parametrize("world_size", [1, 2, 4])
+def test_shards_split_every_minibatch_into_contiguous_rows(iterator, world_size):
+    batches = iterator(list(range(1000)), 8, 6, generator=torch.Generator().manual_seed(9))
+    shards = [batches.shard(rank, world_size) for rank in range(world_size)]
+    assert all(len(shard) == len(batches) for shard in shards)
+    for b, (X, Y) in enumerate(batches):
+        assert torch.equal(torch.cat([shard[b][0] for shard in shards]), X)
+        assert torch.equal(torch.cat([shard[b][1] for shard in shards]), Y)
+    if iterator is seq_data_iter_sequential:  # each worker's rows still continue from minibatch to minibatch
+        for shard in shards:
+            assert all(torch.equal(B[0][:, 0], A[0][:, -1] + 1) for A, B in zip(shard, shard[1:]))
+
+
+def test_a_world_size_that_does_not_divide_the_rows_is_refused():
+    batches = seq_data_iter_sequential(list(range(200)), 6, 5)
+    with pytest.raises(ConfigError, match="4 workers cannot share minibatches of 6 rows evenly"):
+        batches.shard(0, 4)
+    with pytest.raises(ConfigError, match="rank 3 is not one of the 3 workers"):
+        batches.shard(3, 3)

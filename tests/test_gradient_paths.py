@@ -201,6 +201,10 @@ def test_corpus_rows_are_consecutive_windows():
         corpus_row(tokens, 0, 30)
     assert len(corpus_row(tokens, 0, 22)[0]) == 22
     assert [num_rows(23, steps) for steps in (5, 22, 23)] == [4, 1, 0]
+    # a token file's narrow indices, read through a table into a model's: int64 for the model
+    X, Y = corpus_row(tokens.to(torch.uint8), 2, 5, torch.arange(23) * 10)
+    assert X.dtype == Y.dtype == torch.int64
+    assert X.tolist() == list(range(100, 150, 10)) and Y.tolist() == list(range(110, 160, 10))
 
 
 def test_mean_by_distance_averages_the_diagonals():

@@ -9,6 +9,7 @@ from engine.errors import ConfigError
 from engine.inspect import (MAX_TOKENS, activations, check_unit, corpus_span, encode, next_token_probs,
                             read_text, shown_values)
 from engine.layers import split_layers
+from engine.tokenfile import prepare
 from engine.vocab import Vocab
 from model_support import CASES, random_model
 
@@ -155,11 +156,14 @@ def test_shown_values_put_the_memory_cell_through_tanh():
     assert (lo, hi) == (0.0, 1.0)
 
 
-def test_corpus_span_is_the_text_as_trained_on():
-    raw = "The Time Machine, by H. G. Wells\n\nI\n\nThe Time Traveller"
-    assert corpus_span(raw, "char", 4, 12) == "time machine"
-    assert corpus_span(raw, "word", 1, 3) == "time machine by"
+@pytest.mark.parametrize("mode,chars", [("book", "time machine"), ("raw", "Time Machine")])
+def test_corpus_span_is_the_text_as_trained_on(tmp_path, mode, chars):
+    path = tmp_path / "book.txt"
+    path.write_text("The Time Machine, by H. G. Wells\n\nI\n\nThe Time Traveller", encoding="utf-8")
+    assert corpus_span(prepare(str(path), "char", mode), 4, 12) == chars  # the run's mode preprocesses
+    words = prepare(str(path), "word", mode)
+    assert corpus_span(words, 1, 3) == ("time machine by" if mode == "book" else "Time Machine, by")
     with pytest.raises(ConfigError, match="span start 99"):
-        corpus_span(raw, "char", 99, 5)
+        corpus_span(words, 99, 5)
     with pytest.raises(ConfigError, match="span length 0"):
-        corpus_span(raw, "char", 0, 0)
+        corpus_span(words, 0, 0)

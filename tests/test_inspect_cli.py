@@ -8,11 +8,11 @@ from engine.beam import beam_search
 from engine.checkpoint import load_model
 from engine.config import TrainConfig
 from engine.corpus import read_source
-from engine.inspect import corpus_span, read_text
+from engine.inspect import read_text
 from engine.saliency import saliency_of
 from engine.train import Trainer
 from engine.unit_features import gate_saturation, rank_units, text_features, top_per_feature
-from engine.vocab import corpus_from_text
+from engine.vocab import corpus_from_text, text_tokens
 from tui.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -68,7 +68,7 @@ def test_the_json_holds_the_engines_numbers(checkpoint, capsys):
 
 def test_a_corpus_span_is_read_as_trained_on(checkpoint, capsys):
     report, _ = run_json(capsys, "--checkpoint", str(checkpoint), "--from-corpus", "100:40")
-    assert "".join(report["tokens"]) == corpus_span(read_source("timemachine").text, "char", 100, 40)
+    assert "".join(report["tokens"]) == "".join(text_tokens(read_source("timemachine").text)[100:140])
     assert len(report["tokens"]) == 40
 
 

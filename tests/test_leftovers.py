@@ -9,7 +9,7 @@ import engine.checkpoint_file
 from engine import CheckpointError, Trainer
 from engine.checkpoint import load_model
 from engine.checkpoint_file import MAX_CHECKPOINT_BYTES
-from engine.vocab import load_corpus
+from engine.tokenfile import load_corpus
 from robustness_support import cli, fails_in_one_line, tiny_checkpoint
 from tui.app import create_app
 from tui.panes.generate import GeneratePane

@@ -63,9 +63,9 @@ def test_the_trainer_is_fed_the_previewed_minibatches(iterator, monkeypatch):
 
     def noted(make):
         def iterate(*args, **kwargs):
-            batches = list(make(*args, **kwargs))
-            fed.append(batches)
-            return iter(batches)
+            batches = make(*args, **kwargs)
+            fed.append(list(batches))
+            return batches
         return iterate
 
     monkeypatch.setattr(engine.train, f"seq_data_iter_{iterator}", noted(ITERATORS[iterator]))

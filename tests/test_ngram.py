@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import ConfigError, CorpusError
-from engine.ngram import (LaplaceNgramLM, held_out_perplexity, ngram_baselines, ngram_counts,
-                          split_train_val, top_ngrams, zipf_curve, zipf_exponent)
-from engine.vocab import load_corpus
+from engine.ngram import LaplaceNgramLM, ngram_counts, split_train_val, zipf_curve, zipf_exponent
+from engine.ngram_counts import held_out_perplexity, ngram_baselines
+from engine.tokenfile import load_corpus
 
 token_lists = st.lists(st.integers(0, 4), min_size=1, max_size=60)
 
@@ -40,13 +40,6 @@ def test_counts_agree_with_brute_force(tokens, n):
 def test_n_below_one_is_refused():
     with pytest.raises(ConfigError):
         ngram_counts([1, 2], 0)
-
-
-def test_top_ngrams_by_count_ties_in_first_occurrence_order():
-    counts = ngram_counts([3, 1, 2, 1, 2, 3, 1], 1)
-    assert top_ngrams(counts, 2) == [((1,), 3), ((3,), 2)]
-    bigrams = ngram_counts([5, 6, 7, 5, 6, 7, 8], 2)
-    assert top_ngrams(bigrams, 3) == [((5, 6), 2), ((6, 7), 2), ((7, 5), 1)]
 
 
 def test_hand_computed_probabilities():

@@ -7,7 +7,7 @@ from app_support import TINY, train_to_end, wait_for
 from engine import CorpusError, Trainer
 from engine.checkpoint import load_model
 from engine.checkpoint_file import read_checkpoint, write_checkpoint
-from engine.vocab import corpus_from_text
+from engine.vocab import corpus_from_text, text_tokens
 from robustness_support import cli, fails_in_one_line, tiny_checkpoint
 from tui.app import create_app
 
@@ -61,6 +61,23 @@ def test_a_checkpoint_from_before_the_mode_option_reads_as_book_mode(tmp_path):
     corpus, _ = corpus_from_text(("the time traveller for so it will be convenient to speak of him was expounding "
                                   "a recondite matter to us his grey eyes shone and twinkled ") * 4)
     assert Trainer.load(old, corpus=corpus).config.mode == "book"
+
+
+def test_paths_inspect_and_batches_read_a_raw_run_as_it_was_trained(chinese, tmp_path, capsys):
+    """They read the run's text through its token file at the run's mode (book mode would read nothing)."""
+    path = tmp_path / "zh.safetensors"
+    assert cli(["train", "--corpus", str(chinese), "--mode", "raw", *TINY_ARGS, "--epochs", "1",
+                "--save", str(path)]) == 0
+    capsys.readouterr()
+    tokens = text_tokens(CHINESE, "char", "raw")  # the in-memory tokenizer, as a reference
+    assert cli(["paths", "--checkpoint", str(path), "--row", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"][0]["text"] == "".join(tokens[16:24])  # T = 8
+    assert cli(["inspect", "--checkpoint", str(path), "--from-corpus", "5:10", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["tokens"] == tokens[5:15]
+    assert cli(["batches", "--corpus", str(chinese), "--mode", "raw", "--batch", "2", "--steps", "8",
+                "--count", "2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert len(rows) == 4 and all(row["X_text"] == "".join(tokens[row["start"]:row["start"] + 8]) for row in rows)
 
 
 def test_compare_takes_the_mode(chinese, capsys):

@@ -20,8 +20,9 @@ import pytest
 import torch
 
 from engine import CheckpointError, ConfigError, Trainer
+from engine.atomic import remove_stale_temporaries
 from engine.checkpoint import load_model
-from engine.checkpoint_file import read_checkpoint, remove_stale_temporaries, write_checkpoint
+from engine.checkpoint_file import read_checkpoint, write_checkpoint
 from engine.vocab import corpus_from_text
 from robustness_support import TEXT, cli, fails_in_one_line, tiny_checkpoint
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from engine import ConfigError, CorpusError, TrainConfig, Trainer, generate
+from engine.corpus import PREPARED_MAX_BYTES
 from engine.train import StepRecord
 from engine.vocab import DEFAULT_MAX_VOCAB, corpus_from_text
 from robustness_support import TEXT, cli, fails_in_one_line, tiny_checkpoint
@@ -73,16 +74,18 @@ def test_bad_corpus_files_are_one_line_errors_from_every_command(tmp_path, capsy
     fails_in_one_line(capsys, [command, "--corpus", str(path)], message, str(path) if name != "no letters" else "")
 
 
-@pytest.mark.parametrize("command", ["train", "stats"])
-def test_a_200_mb_file_is_refused_without_being_read(tmp_path, capsys, monkeypatch, command):
-    path = sparse(tmp_path / "huge.txt", BIG)
+@pytest.mark.parametrize("command", ["train", "stats", "prepare"])
+@pytest.mark.parametrize("size,cap", [(PREPARED_MAX_BYTES + 1, []), (BIG, ["--max-bytes", "64M"])])
+def test_a_file_over_the_cap_is_refused_without_being_read(tmp_path, capsys, monkeypatch, command, size, cap):
+    path = sparse(tmp_path / "huge.txt", size)
 
     def no_read(*args, **kwargs):
         raise AssertionError("the file was read")
 
     monkeypatch.setattr(Path, "read_bytes", no_read)
     monkeypatch.setattr(Path, "read_text", no_read)
-    fails_in_one_line(capsys, [command, "--corpus", str(path)], "209,715,200 bytes is over the", "--max-bytes")
+    monkeypatch.setattr("builtins.open", no_read)
+    fails_in_one_line(capsys, [command, "--corpus", str(path), *cap], f"{size:,} bytes is over the", "--max-bytes")
 
 
 def test_train_takes_the_encoding_and_cap_its_messages_point_at(tmp_path, capsys):

@@ -234,7 +234,7 @@ def test_gradient_flow_vanishes_towards_the_start_at_the_books_initialisation():
     # the last one by hand: dL_T/dh_T = (softmax(o_T) - onehot(y_T)) W_hq^T / B
     rng = torch.Generator().manual_seed(trainer.config.seed + trainer.global_step)
     from engine.data import seq_data_iter_random
-    X, Y = next(seq_data_iter_random(trainer._train, trainer.config.batch, trainer.config.steps, generator=rng))
+    X, Y = seq_data_iter_random(trainer._train, trainer.config.batch, trainer.config.steps, generator=rng)[0]
     m = trainer.model
     with torch.no_grad():
         logits, _ = m(X, m.begin_state(X.shape[0]))
@@ -257,7 +257,7 @@ def test_time_budget_stops_the_run():
 
 
 def test_training_on_timemachine_lowers_perplexity(timemachine):
-    from engine.vocab import load_corpus
+    from engine.tokenfile import load_corpus
 
     corpus, vocab = load_corpus("timemachine", max_tokens=20_000)
     config = TrainConfig(hidden=64, steps=32, batch=32, optimizer="adam", lr=0.01, epochs=15, device="cpu")

@@ -71,7 +71,7 @@ class RnnplayApp(App):
         self.preset_checkpoint = checkpoint
         self.preset_config = config
         self.has_forecast = find_spec("tui.panes.forecast") is not None
-        self.corpus_text = None             # the CorpusText that training uses
+        self.corpus_text = None             # the engine.corpus.Source that training uses
         self.stats: dict[str, object] = {}  # token level -> CorpusStats of corpus_text
         self._quitting = False
         # held here: while a dialog is on top, app.query_one searches the dialog, not the main screen

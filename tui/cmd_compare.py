@@ -94,25 +94,25 @@ def train_cell(cell: str, corpus, vocab, corpus_name: str, args, log) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from engine.corpus import default_source, read_source
     from engine.escape import json_line, printable
     from engine.stats import corpus_stats
-    from engine.vocab import corpus_from_text
+    from engine.tokenfile import prepare
+    from tui.progress import progress_bar
 
     torch.set_num_threads(args.threads)
     mode = args.mode or "book"
-    text = (read_source(args.corpus, encoding=args.encoding, max_bytes=args.max_bytes) if args.corpus
-            else default_source())
-    if text.notice:
-        print(f"rnnplay: {printable(text.notice)}", file=sys.stderr)
+    with progress_bar() as progress:
+        prepared = prepare(args.corpus, "char", mode, encoding=args.encoding, max_bytes=args.max_bytes,
+                           progress=progress)
+        ngram = corpus_stats(prepared, progress=progress).best_baseline
+    if prepared.notice:
+        print(f"rnnplay: {printable(prepared.notice)}", file=sys.stderr)
     out = sys.stderr if args.json else sys.stdout
 
     def log(line: str) -> None:
         print(line, file=out, flush=True)
 
-    ngram = corpus_stats(text=text, mode=mode).best_baseline
-    corpus, vocab = corpus_from_text(text.text, token="char", mode=mode)
-    results = [train_cell(cell, corpus, vocab, text.name, args, log) for cell in args.cells]
+    results = [train_cell(cell, prepared.corpus(), prepared.vocab, prepared.name, args, log) for cell in args.cells]
     if args.json:
         print(json_line({"results": results, "ngram_best": {"n": ngram.n, "alpha": ngram.alpha,
                                                              "val_perplexity": ngram.val_perplexity}}))

@@ -152,14 +152,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _corpus_text(meta: dict, token: str, start: int, length: int) -> str:
-    from engine.corpus import read_source
     from engine.errors import CheckpointError
     from engine.inspect import corpus_span
+    from engine.tokenfile import prepare
 
     name = (meta.get("corpus") or {}).get("name")
     if not name:
         raise CheckpointError("the checkpoint does not name its corpus; use --text instead of --from-corpus")
-    return corpus_span(read_source(name).text, token, start, length)
+    return corpus_span(prepare(name, token, meta["config"].get("mode", "book")), start, length)
 
 
 def _source_tokens(text: str, token: str, reading) -> list[str]:

@@ -45,12 +45,12 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from engine.checkpoint import load_model
-    from engine.corpus import read_source
     from engine.errors import CheckpointError
     from engine.gradient_paths import (bptt_paths, check_steps, corpus_row, layer_index, mean_by_distance,
                                        truncation_dropped)
     from engine.minibatches import tokens_text
-    from engine.vocab import encode_text
+    from engine.tokenfile import prepare
+    from tui.progress import progress_bar
 
     model, vocab, meta = load_model(args.checkpoint, device="cpu", best=not args.latest)
     config = meta["config"]
@@ -60,11 +60,13 @@ def run(args: argparse.Namespace) -> int:
     steps = check_steps(args.steps if args.steps is not None else config["steps"])
     layer = layer_index(model, args.layer)
     truncation_dropped(torch.zeros(1, 1), args.truncate)  # a bad K is refused before the work
-    text = read_source(source, encoding=args.encoding, max_bytes=args.max_bytes).text
-    tokens = torch.tensor(encode_text(text, vocab, config["token"]))
+    with progress_bar() as progress:  # the text at the run's token level and mode, read as its vocabulary
+        prepared = prepare(source, config["token"], config.get("mode", "book"), encoding=args.encoding,
+                           max_bytes=args.max_bytes, progress=progress)
+    table = prepared.lookup(vocab)
     rows = []
     for row in args.row:
-        X, Y = corpus_row(tokens, row, steps)
+        X, Y = corpus_row(prepared.tokens, row, steps, table)
         C, _ = bptt_paths(model, X, Y, layer=layer)
         per_t, dropped = truncation_dropped(C, args.truncate)
         rows.append({"row": row, "start": row * steps, "text": tokens_text(vocab, X.tolist(), config["token"]),

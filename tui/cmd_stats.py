@@ -5,24 +5,17 @@ import argparse
 import sys
 
 from engine.escape import json_line, printable
-from tui.options import add_mode_argument, add_source_arguments
+from tui.options import add_corpus_arguments
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from engine.corpus import BUILTINS
-
     parser = subparsers.add_parser(
         "stats", help="corpus statistics: top n-grams, Zipf's law, n-gram baselines",
         description="Print a corpus's size, vocabulary, top n-grams, Zipf exponents and the held-out "
                     "perplexity of add-alpha n-gram models (the baselines an RNN must beat).",
     )
-    parser.add_argument("--corpus", metavar="SOURCE", default=None,
-                        help=f"{' or '.join(BUILTINS)} or a text file "
-                             "(default: timemachine, else python-docs when it cannot be had)")
-    parser.add_argument("--token", choices=("char", "word"), default="char", help="token level (default: char)")
-    add_mode_argument(parser)
+    add_corpus_arguments(parser)
     parser.add_argument("--top", type=int, default=10, metavar="K", help="how many n-grams to list (default: 10)")
-    add_source_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.set_defaults(run=run)
     return parser
@@ -30,9 +23,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from engine.stats import corpus_stats
+    from tui.progress import progress_bar
 
-    stats = corpus_stats(args.corpus, token=args.token, mode=args.mode or "book", top=args.top,
-                         encoding=args.encoding, max_bytes=args.max_bytes)
+    with progress_bar() as progress:
+        stats = corpus_stats(args.corpus, token=args.token, mode=args.mode, top=args.top,
+                             encoding=args.encoding, max_bytes=args.max_bytes, progress=progress)
     if args.json:
         if stats.notice:
             print(f"rnnplay: {printable(stats.notice)}", file=sys.stderr)

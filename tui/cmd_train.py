@@ -43,10 +43,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _make_trainer(args):
-    from engine.corpus import corpus_name, default_source, read_source
     from engine.errors import ConfigError
+    from engine.tokenfile import prepare
     from engine.train import Trainer
-    from engine.vocab import corpus_from_text
+    from tui.progress import progress_bar
 
     if args.resume:
         given = given_train_options(args)
@@ -54,18 +54,20 @@ def _make_trainer(args):
         if ignored:
             raise ConfigError(f"--resume keeps the checkpoint's configuration; drop {option_names(ignored)} "
                               f"(only --epochs, --time-budget, --device and --corpus may be given)")
-        trainer = Trainer.load(args.resume, source=args.corpus, device=args.device, encoding=args.encoding,
-                               max_bytes=args.max_bytes)
+        with progress_bar() as progress:  # the corpus is prepared again (or found prepared)
+            trainer = Trainer.load(args.resume, source=args.corpus, device=args.device, encoding=args.encoding,
+                                   max_bytes=args.max_bytes, progress=progress)
         for name in ("epochs", "time_budget"):
             if name in given:
                 setattr(trainer.config, name, given[name])
         trainer.config.validate()
         return trainer, trainer.notice
     config = train_config_from_args(args)
-    text = (read_source(args.corpus, encoding=args.encoding, max_bytes=args.max_bytes) if args.corpus
-            else default_source())
-    corpus, vocab = corpus_from_text(text.text, token=config.token, mode=config.mode, max_tokens=config.max_tokens)
-    return Trainer(config, corpus, vocab, corpus_name=corpus_name(text)), text.notice
+    with progress_bar() as progress:
+        prepared = prepare(args.corpus, config.token, config.mode, encoding=args.encoding, max_bytes=args.max_bytes,
+                           progress=progress)
+    return (Trainer(config, prepared.corpus(config.max_tokens), prepared.vocab, corpus_name=prepared.name),
+            prepared.notice)
 
 
 def _save_path(args, trainer) -> Path:

@@ -14,11 +14,21 @@ from textual.message import Message
 
 @dataclass
 class CorpusLoaded(Message):
-    """A source (None: the default), its ``CorpusText`` and its ``CorpusStats`` at one token level."""
+    """A source (None: the default), its ``engine.corpus.Source`` (found and checked, not held in
+    memory) and its ``CorpusStats`` at one token level."""
 
     source: str | None
     text: Any
     stats: Any
+
+
+@dataclass
+class CorpusProgress(Message):
+    """The corpus worker has done ``done`` of ``total`` of ``stage`` (preparing, counting n-grams)."""
+
+    stage: str
+    done: int
+    total: int
 
 
 @dataclass

@@ -57,21 +57,46 @@ def add_threads_argument(parser: argparse.ArgumentParser) -> None:
                              "small gain little from more, and lose much when other programs share the cores)")
 
 
-def add_mode_argument(parser) -> None:
-    """``--mode``: how a text becomes tokens (engine.corpus.preprocess); default None, read as book."""
-    parser.add_argument("--mode", choices=MODES, help="book: letters only, lowercased, as the book does "
-                        "(default); raw: the text as it is, case, punctuation and any script kept "
-                        "(Chinese, Cyrillic, ...)")
+def add_mode_argument(parser, default: str | None = None) -> None:
+    """``--mode``: how a text becomes tokens (engine.corpus.preprocess); None (the training options'
+    default, so that a resumed run can tell it was not given) is read as book."""
+    parser.add_argument("--mode", choices=MODES, default=default,
+                        help="book: letters only, lowercased, as the book does (default); raw: the text as it "
+                             "is, case, punctuation and any script kept (Chinese, Cyrillic, ...)")
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     """How a corpus file is read: ``--encoding`` and ``--max-bytes`` (the messages of
-    engine.corpus point at them)."""
-    from engine.corpus import DEFAULT_MAX_BYTES
+    engine.corpus point at them).  The commands stream the file into a token file, so the cap
+    is the one for prepared corpora."""
+    from engine.corpus import PREPARED_MAX_BYTES
 
     parser.add_argument("--encoding", default=None, help="the file's encoding when it is not UTF-8 (e.g. latin-1)")
-    parser.add_argument("--max-bytes", type=byte_size, default=DEFAULT_MAX_BYTES, metavar="SIZE",
-                        help=f"refuse files larger than this (default: {DEFAULT_MAX_BYTES // 1024 ** 2}M)")
+    parser.add_argument("--max-bytes", type=byte_size, default=PREPARED_MAX_BYTES, metavar="SIZE",
+                        help=f"refuse files larger than this (default: {PREPARED_MAX_BYTES // 1024 ** 3}G)")
+
+
+def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which corpus, at which token level and mode, and how its file is read (stats, prepare)."""
+    from engine.corpus import BUILTINS
+
+    parser.add_argument("--corpus", metavar="SOURCE", default=None,
+                        help=f"{' or '.join(BUILTINS)} or a text file "
+                             "(default: timemachine, else python-docs when it cannot be had)")
+    parser.add_argument("--token", choices=TOKEN_LEVELS, default="char", help="token level (default: char)")
+    add_mode_argument(parser, default="book")
+    add_source_arguments(parser)
+
+
+def prepare_corpus(args: argparse.Namespace):
+    """The token file (engine.tokenfile.TokenFile) of the corpus that add_corpus_arguments' options
+    name, found or made now, with a progress bar on the terminal when that takes a while."""
+    from engine.tokenfile import prepare
+    from tui.progress import progress_bar
+
+    with progress_bar() as progress:
+        return prepare(args.corpus, args.token, args.mode, encoding=args.encoding, max_bytes=args.max_bytes,
+                       progress=progress)
 
 
 def _per_cell(field: str) -> str:

@@ -15,7 +15,7 @@ from importlib import import_module
 
 # subcommand -> module with add_parser(subparsers) and run(args) -> int
 COMMANDS = {
-    "stats": "tui.cmd_stats",
+    "prepare": "tui.cmd_prepare", "stats": "tui.cmd_stats",
     "forecast": "tui.cmd_forecast",
     "train": "tui.cmd_train", "generate": "tui.cmd_generate",
     "compare": "tui.cmd_compare",
@@ -23,8 +23,8 @@ COMMANDS = {
     "paths": "tui.cmd_paths", "batches": "tui.cmd_batches", "inspect": "tui.cmd_inspect",
     "serve": "tui.cmd_serve",
 }
-HEADLESS = "rnnplay train, generate, stats, forecast, compare or info"
-USES_TORCH = {"train", "generate", "forecast", "compare", "info", "paths", "batches", "inspect"}
+HEADLESS = "rnnplay prepare, train, generate, stats, forecast, compare or info"
+USES_TORCH = {"prepare", "stats", "train", "generate", "forecast", "compare", "info", "paths", "batches", "inspect"}
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -38,26 +38,27 @@ class BatchesComputed(Message):
     from_run: bool       # a trainer's configuration, not the one the app started with
 
 
-_CORPUS: dict = {}  # (id(text), token, max_tokens) -> (text, corpus): the last corpus built
+_CORPUS: dict = {}  # (id(source), token, mode, max_tokens) -> (source, corpus): the last corpus loaded
 
 
-def _corpus(corpus_text, token: str, max_tokens: int):
-    from engine.vocab import corpus_from_text
+def _corpus(source, token: str, mode: str, max_tokens: int):
+    """``(corpus, vocab)`` of the app's engine.corpus.Source through its token file."""
+    from engine.tokenfile import load_corpus
 
-    key = (id(corpus_text), token, max_tokens)
+    key = (id(source), token, mode, max_tokens)
     if key not in _CORPUS:
         _CORPUS.clear()
-        _CORPUS[key] = (corpus_text, corpus_from_text(corpus_text.text, token=token, max_tokens=max_tokens))
+        _CORPUS[key] = (source, load_corpus(source, token, mode, max_tokens))
     return _CORPUS[key][1]
 
 
-def compute_batches(pane, trainer, base_config, corpus_text, batch, steps, iterator, count: int,
+def compute_batches(pane, trainer, base_config, source, batch, steps, iterator, count: int,
                     draw: int) -> None:
     """Runs in a thread: the first ``count`` minibatches with the run's settings where not given."""
     from engine.minibatches import first_minibatches, tokens_text
 
     config = trainer.config if trainer is not None else base_config
-    corpus, vocab = _corpus(corpus_text, config.token, config.max_tokens)
+    corpus, vocab = _corpus(source, config.token, config.mode, config.max_tokens)
     batch, steps = batch or config.batch, steps or config.steps
     iterator = config.iterator if iterator == RUN else iterator
     minibatches = first_minibatches(corpus, batch, steps, iterator, count, seed=config.seed + draw,

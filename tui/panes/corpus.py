@@ -1,6 +1,11 @@
-"""The Corpus pane: size, vocabulary, top n-grams, Zipf's law and the n-gram baselines (d2l 8.3)."""
+"""The Corpus pane: size, vocabulary, top n-grams, Zipf's law and the n-gram baselines (d2l 8.3).
+
+A large text is prepared (tokenised into a token file) and counted in a worker thread; the
+worker posts CorpusProgress messages, a few a second, that a progress bar draws.
+"""
 from __future__ import annotations
 
+import time
 from functools import partial
 
 from rich.table import Table
@@ -8,15 +13,36 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Input, Label, ProgressBar, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.escape import printable
-from tui.messages import CorpusLoaded
+from tui.messages import CorpusLoaded, CorpusProgress
 from tui.notify import notify_error
 from tui.widgets.plots import ZipfPlot
 
 TOKEN_CHOICES = [("characters", "char"), ("words", "word")]
+PROGRESS_EVERY = 0.1  # seconds between progress messages
+
+
+class Cancelled(Exception):
+    """Raised inside the worker when a newer load cancelled it: the work stops at its next chunk."""
+
+
+class ProgressPoster:
+    """The engine's ``progress=`` callback in a worker: posts a CorpusProgress every
+    PROGRESS_EVERY seconds, and stops the work once the worker is cancelled."""
+
+    def __init__(self, pane):
+        self.pane, self.worker, self.last = pane, get_current_worker(), 0.0
+
+    def __call__(self, record) -> None:
+        if self.worker.is_cancelled:
+            raise Cancelled
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY:
+            self.last = now
+            self.pane.post_message(CorpusProgress(record.stage, record.done, record.total))
 
 
 def ngram_table(stats) -> Table:
@@ -76,14 +102,17 @@ class CorpusPane(VerticalScroll):
 
     def __init__(self, source: str | None = None, mode: str = "book", **kwargs):
         super().__init__(**kwargs)
-        self.source = source        # None: engine.corpus.default_source()
+        self.source = source        # None: the default corpus (engine.corpus.open_source)
         self.token = "char"
         self.mode = mode            # the training form's preprocessing: the statistics follow it
-        self._text = None           # the CorpusText of the current source, read once
+        self._found = None          # the engine.corpus.Source of the current source, found once
         self._requested = False     # a load() was asked for
 
     def compose(self) -> ComposeResult:
         yield Static("reading the corpus…", id="corpus-summary")
+        with Horizontal(classes="row", id="corpus-progress-row"):
+            yield Label("", id="corpus-stage", classes="field-label")
+            yield ProgressBar(id="corpus-progress", show_eta=True)
         with Horizontal(classes="row"):
             yield Label("n-grams of", classes="field-label")
             yield Select(TOKEN_CHOICES, value="char", allow_blank=False, compact=True, id="corpus-token")
@@ -106,10 +135,10 @@ class CorpusPane(VerticalScroll):
         """Compute the statistics in a thread; the result arrives as CorpusLoaded."""
         self._requested = True
         self.mode = mode or self.mode
-        same_source = source == self.source and self._text is not None
+        same_source = source == self.source and self._found is not None
         self.query_one("#corpus-error", Static).display = False
         self.query_one("#corpus-summary").loading = True
-        self.run_worker(partial(self._compute, source, token, self.mode, self._text if same_source else None),
+        self.run_worker(partial(self._compute, source, token, self.mode, self._found if same_source else None),
                         name="corpus statistics", group="corpus", thread=True, exclusive=True,
                         exit_on_error=False)
 
@@ -118,25 +147,35 @@ class CorpusPane(VerticalScroll):
         if mode != self.mode:
             self.load(self.source, self.token, mode)
 
-    def _compute(self, source: str | None, token: str, mode: str, text) -> None:
-        from engine.corpus import default_source, read_source
+    def _compute(self, source: str | None, token: str, mode: str, found) -> None:
+        from engine.corpus import PREPARED_MAX_BYTES, open_source
         from engine.stats import corpus_stats
 
-        if text is None:
-            text = default_source() if source is None else read_source(source)
-        stats = corpus_stats(text=text, token=token, mode=mode)
+        if found is None:
+            found = open_source(source, max_bytes=PREPARED_MAX_BYTES)
+        stats = corpus_stats(found, token=token, mode=mode, progress=ProgressPoster(self))
         if not get_current_worker().is_cancelled:
-            self.post_message(CorpusLoaded(source, text, stats))
+            self.post_message(CorpusLoaded(source, found, stats))
+
+    @on(CorpusProgress)
+    def _progress(self, message: CorpusProgress) -> None:
+        self.query_one("#corpus-progress-row").display = True
+        self.query_one("#corpus-stage", Label).update(message.stage)
+        self.query_one("#corpus-progress", ProgressBar).update(total=message.total, progress=message.done)
+
+    def _done(self) -> None:
+        self.query_one("#corpus-summary").loading = False
+        self.query_one("#corpus-progress-row").display = False
 
     @on(CorpusLoaded)
     def _show(self, message: CorpusLoaded) -> None:
         # The app also hears this message (it bubbles) and keeps the statistics for the other panes.
-        self.source, self._text, self.token = message.source, message.text, message.stats.token
+        self.source, self._found, self.token = message.source, message.text, message.stats.token
         self.show(message.stats)
 
     def show(self, stats) -> None:
+        self._done()
         self.query_one("#corpus-summary", Static).update(summary_text(stats))
-        self.query_one("#corpus-summary").loading = False
         self.query_one("#corpus-ngrams", Static).update(ngram_table(stats))
         self.query_one("#corpus-baselines", Static).update(baseline_table(stats))
         self.query_one(ZipfPlot).show(stats.zipf_curves, stats.zipf)
@@ -164,8 +203,10 @@ class CorpusPane(VerticalScroll):
 
     @on(Worker.StateChanged)
     def _failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.CANCELLED:
+            return  # a newer load took over; its own end hides the bar
         if event.state == WorkerState.ERROR:
-            self.query_one("#corpus-summary").loading = False
+            self._done()
             error = self.query_one("#corpus-error", Static)
             error.update(notify_error(self, event.worker.error, "corpus"))
             error.display = True

@@ -37,13 +37,14 @@ MODES = [("next token", "next"), ("unit", "unit"), ("saliency", "saliency")]
 NO_MODEL = "no model yet: start training (F5) or load a checkpoint (Ctrl+O), then read a text"
 
 
-def read_worker(pane, run: int, trainer, text: str | None, span: tuple[int, int] | None, corpus,
+def read_worker(pane, run: int, trainer, text: str | None, span: tuple[int, int] | None, source,
                 last_step: int | None) -> None:
     """Runs in a thread: read the text (or corpus span) with a snapshot of the current weights and
     post everything the pane draws.  A refresh (``last_step`` set) whose weights have not moved
     since posts nothing."""
     from engine.errors import ConfigError
     from engine.inspect import corpus_span, read_text
+    from engine.tokenfile import prepare
     from engine.unit_features import gate_saturation, rank_units, text_features
 
     step = trainer.global_step
@@ -52,9 +53,9 @@ def read_worker(pane, run: int, trainer, text: str | None, span: tuple[int, int]
     model = trainer.snapshot_model()
     vocab, token = trainer.vocab, trainer.config.token
     if span is not None:
-        if corpus is None:
+        if source is None:
             raise ConfigError("no corpus loaded yet: wait for the Corpus pane, or type a text")
-        text = corpus_span(corpus.text, token, *span)
+        text = corpus_span(prepare(source, token, trainer.config.mode), *span)
     reading = read_text(model, vocab, text, k=min(TOP, len(vocab)))
     if get_current_worker().is_cancelled:
         return

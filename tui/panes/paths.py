@@ -53,23 +53,23 @@ class PathsComputed(Message):
     overall: list
 
 
-_ENCODED: dict = {}  # (id(text), id(vocab)) -> (text, vocab, tokens): the last corpus encoded
+_PREPARED: dict = {}  # (id(source), token, mode, id(vocab)) -> (source, vocab, tokens, table): the last one
 
 
-def _tokens(corpus_text, vocab, token: str):
-    """The corpus as the model's token indices (kept for the next refresh)."""
-    import torch
+def _tokens(source, vocab, token: str, mode: str):
+    """The corpus's token file at the run's token level and mode, and the table from its indices to
+    the model's (both kept for the next refresh)."""
+    from engine.tokenfile import prepare
 
-    from engine.vocab import encode_text
+    key = (id(source), token, mode, id(vocab))
+    if key not in _PREPARED:
+        _PREPARED.clear()
+        prepared = prepare(source, token, mode)
+        _PREPARED[key] = (source, vocab, prepared.tokens, prepared.lookup(vocab))
+    return _PREPARED[key][2:]
 
-    key = (id(corpus_text), id(vocab))
-    if key not in _ENCODED:
-        _ENCODED.clear()
-        _ENCODED[key] = (corpus_text, vocab, torch.tensor(encode_text(corpus_text.text, vocab, token)))
-    return _ENCODED[key][2]
 
-
-def compute_paths(pane, trainer, corpus_text, row: int, layer: int, unless_at: int | None = None) -> None:
+def compute_paths(pane, trainer, source, row: int, layer: int, unless_at: int | None = None) -> None:
     """Runs in a thread: C for ``row`` of the corpus under the trainer's current weights; nothing
     when the trainer is still at step ``unless_at`` (paused or stopped: the weights have not moved)."""
     from engine.gradient_paths import (MAX_STEPS, bptt_paths, corpus_row, gradient_norms, layer_index,
@@ -82,11 +82,11 @@ def compute_paths(pane, trainer, corpus_text, row: int, layer: int, unless_at: i
         return
     config = trainer.config
     model = trainer.snapshot_model()
-    tokens = _tokens(corpus_text, trainer.vocab, config.token)
+    tokens, table = _tokens(source, trainer.vocab, config.token, config.mode)
     steps = min(config.steps, MAX_STEPS)
     rows = num_rows(len(tokens), steps)
     row = min(row, max(rows - 1, 0))  # a shorter text than the last one shown
-    X, Y = corpus_row(tokens, row, steps)
+    X, Y = corpus_row(tokens, row, steps, table)
     if worker.is_cancelled:
         return
     layer = layer_index(model, layer)

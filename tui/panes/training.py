@@ -160,10 +160,10 @@ class TrainingPane(Vertical):
                         thread=True, exclusive=True, exit_on_error=False)
 
     def _build(self, config, text) -> None:
-        from engine.vocab import corpus_from_text
+        from engine.tokenfile import load_corpus
 
-        corpus, vocab = corpus_from_text(text.text, token=config.token, mode=config.mode,
-                                         max_tokens=config.max_tokens)
+        # text: the Corpus pane's engine.corpus.Source; its token file is reused (or made now)
+        corpus, vocab = load_corpus(text, token=config.token, mode=config.mode, max_tokens=config.max_tokens)
         self.post_message(TrainerReady(trainer_class()(config, corpus, vocab, corpus_name=corpus_name(text))))
 
     def _run(self) -> None:
