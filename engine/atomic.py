@@ -2,7 +2,7 @@
 
 A crash mid-write leaves the previous file intact; the temporary file it leaves behind (named
 with the writer's process id) is removed by the next write of that path once that process is
-gone.  Checkpoints and token files are written this way.
+gone.  Checkpoints, token files and the cached *The Time Machine* are written this way.
 """
 from __future__ import annotations
 

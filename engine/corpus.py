@@ -15,12 +15,12 @@ import io
 import itertools
 import os
 import re
-import tempfile
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import atomic_write
 from .errors import CorpusError
 from .paths import data_dir
 
@@ -87,17 +87,11 @@ def download_timemachine(url: str = TIMEMACHINE_URL, timeout: float = 10.0) -> P
             f"the download from {url} does not match SHA-1 {TIMEMACHINE_SHA1}; nothing was cached"
         )
     target = timemachine_path()
-    tmp = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".timemachine.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_write(target) as fh:  # a half-written file never lingers in the cache
             fh.write(data)
-        os.replace(tmp, target)
     except OSError as exc:
-        if tmp is not None:  # a half-written file must not linger in the cache
-            Path(tmp).unlink(missing_ok=True)
-        raise CorpusError(f"could not cache timemachine in {target.parent}: {exc.strerror}") from None
+        raise CorpusError(f"could not cache timemachine in {target.parent}: {exc.strerror or exc}") from None
     return target
 
 
