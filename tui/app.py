@@ -124,6 +124,8 @@ class RnnplayApp(App):
 
     @on(CorpusLoaded)
     def _corpus_loaded(self, message: CorpusLoaded) -> None:
+        if not self.query(TrainingPane):  # the app is closing: the statistics came after its panes went
+            return
         if self.corpus_text is None:
             self.training.warm_up()  # after the statistics: the first screen never waits for torch
         if message.text is not self.corpus_text or any(s.mode != message.stats.mode for s in self.stats.values()):
