@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--device", "cpu", "--hidden", "16", "--threads", "1", "--repeats", "1", "--window", "2",
         "--epoch-hidden", "16", "--epoch-threads", "1", "--epoch-repeats", "1", "--max-tokens", "3000",
-        "--gen-hidden", "16", "--gen-chars", "4", "--budget", "0.5"]
+        "--gen-hidden", "16", "--gen-chars", "60", "--budget", "0.5"]
 HAS_REFERENCES = (Path(os.environ.get("RNNPLAY_SHARED_DIR", REPO.parent / "shared")) / "bench"
                   / "tm_common.py").is_file()
 
