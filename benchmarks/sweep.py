@@ -179,10 +179,10 @@ def _run_job(job: dict, corpus, vocab, device: str, log: Path, deadline: float) 
 def _train_job(job: dict, corpus, vocab, device: str, log: Path, deadline: float) -> dict:
     import torch
 
-    from engine.config import TrainConfig
+    from engine.config import resolve
     from engine.train import EpochRecord, Trainer
 
-    config = TrainConfig(**{**job["config"], "device": device, "epochs": 1})
+    config = resolve(**{**job["config"], "device": device, "epochs": 1})
     trainer = Trainer(config, corpus[:config.max_tokens] if config.max_tokens > 0 else corpus, vocab)
     per_epoch_tokens = trainer.steps_per_epoch * config.batch * config.steps
     trainer.config.epochs = max(1, round(job["tokens"] / per_epoch_tokens))

@@ -8,9 +8,9 @@ import pytest
 from textual import events
 from textual.geometry import Size
 
-from engine.config import TrainConfig
+from engine.config import resolve
 
-TINY = TrainConfig(hidden=16, steps=8, batch=4, epochs=1, optimizer="sgd", lr=1.0, seed=0, device="cpu")
+TINY = resolve(hidden=16, steps=8, batch=4, epochs=1, optimizer="sgd", lr=1.0, seed=0, device="cpu")
 
 
 async def wait_for(pilot, predicate, timeout: float = 20.0, what: str = "condition") -> None:

@@ -3,7 +3,7 @@ import dataclasses
 
 from app_support import TINY, wait_for, wait_for_stats
 
-from engine.config import CELL_DEFAULTS, TrainConfig
+from engine.config import CELL_DEFAULTS, resolve
 from tui.app import create_app
 from tui.widgets.gradients import GradientReadout
 from tui.widgets.plots import PerplexityCurve, SessionCurves
@@ -22,7 +22,7 @@ async def test_two_cells_trained_in_one_session_are_overlaid_and_compared(tiny_c
         assert form.query_one("#field-hidden").value == str(CELL_DEFAULTS["lstm"]["hidden"])
         assert form.query_one("#field-embed").value == str(CELL_DEFAULTS["lstm"]["embed"])
         assert form.query_one("#field-schedule").value == "cosine"
-        assert float(form.query_one("#field-lr").value) == TrainConfig(cell="lstm").lr == 0.008
+        assert float(form.query_one("#field-lr").value) == resolve(cell="lstm").lr == 0.008
         form.query_one("#field-optimizer").value = "sgd"
         form.query_one("#field-lr").value = "1"
         form.query_one("#field-hidden").value = "16"

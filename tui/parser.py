@@ -17,13 +17,13 @@ from importlib import import_module
 COMMANDS = {
     "prepare": "tui.cmd_prepare", "stats": "tui.cmd_stats",
     "forecast": "tui.cmd_forecast",
-    "train": "tui.cmd_train", "generate": "tui.cmd_generate",
+    "train": "tui.cmd_train", "log": "tui.cmd_log", "generate": "tui.cmd_generate",
     "compare": "tui.cmd_compare",
     "info": "tui.cmd_info",
     "paths": "tui.cmd_paths", "batches": "tui.cmd_batches", "inspect": "tui.cmd_inspect",
     "serve": "tui.cmd_serve",
 }
-HEADLESS = "rnnplay prepare, train, generate, stats, forecast, compare or info"
+HEADLESS = "rnnplay prepare, train, log, generate, stats, forecast, compare or info"
 USES_TORCH = {"prepare", "stats", "train", "generate", "forecast", "compare", "info", "paths", "batches", "inspect"}
 
 
