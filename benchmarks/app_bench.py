@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tui.panes.training import APP_THREADS
+from tui.training_worker import APP_THREADS
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEMACHINE = REPO.parent / "shared" / "corpora" / "timemachine.txt"
@@ -136,7 +136,7 @@ def headless_tokens_per_sec(args, seconds: float) -> float:
         steps += hasattr(record, "grad_norm")
         if time.perf_counter() - start >= seconds:
             break
-    trainer.stop()
+    run.close()
     return steps * args.batch * args.steps / (time.perf_counter() - start)
 
 

@@ -443,13 +443,15 @@ class Trainer:
             self.best_val_perplexity = best_val
             self._saved_changes = self._changes
 
-    def save(self, path) -> None:
-        """Write the full training state to ``path`` (atomically; see engine/checkpoint_file.py)."""
+    def save(self, path) -> dict:
+        """Write the full training state to ``path`` (atomically; see engine/checkpoint_file.py);
+        returns the position saved (``meta["progress"]`` of :meth:`state_dict`)."""
         with self._saving:  # one save at a time: each marks what it copied as saved
             tensors, meta = self.state_dict()
             write_checkpoint(path, tensors, meta)
             with self._lock:
                 self._saved_changes = self._copied_changes
+        return meta["progress"]
 
     @classmethod
     def load(cls, path, *, corpus=None, source: str | None = None, changes: Mapping | None = None,

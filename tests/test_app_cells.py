@@ -10,7 +10,7 @@ from tui.widgets.plots import PerplexityCurve, SessionCurves
 
 
 async def test_two_cells_trained_in_one_session_are_overlaid_and_compared(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=dataclasses.replace(TINY, steps=12))
+    app = create_app(corpus=str(tiny_corpus), given=dict(TINY, steps=12))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         form = app.query_one("#train-form")

@@ -20,7 +20,7 @@ def visible(app, selector: str) -> bool:
 
 
 async def test_wide_terminal_shows_all_three_panes(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert all(visible(app, s) for s in TRIO)
@@ -30,7 +30,7 @@ async def test_wide_terminal_shows_all_three_panes(tiny_corpus):
 
 
 async def test_small_terminal_shows_one_pane_as_tabs_and_follows_resizes(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert [visible(app, s) for s in TRIO] == [True, False, False]
@@ -47,7 +47,7 @@ async def test_small_terminal_shows_one_pane_as_tabs_and_follows_resizes(tiny_co
 async def test_corpus_pane_shows_the_engines_statistics_and_switches_level(tiny_corpus):
     from engine.stats import corpus_stats
 
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         expected = corpus_stats(str(tiny_corpus), token="char")
@@ -60,7 +60,7 @@ async def test_corpus_pane_shows_the_engines_statistics_and_switches_level(tiny_
 
 
 async def test_bad_corpus_path_is_an_error_and_the_app_stays_up(tiny_corpus, tmp_path):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         source = app.query_one("#corpus-source")
@@ -74,7 +74,7 @@ async def test_bad_corpus_path_is_an_error_and_the_app_stays_up(tiny_corpus, tmp
 
 
 async def test_missing_corpus_at_launch_is_an_error_not_a_crash(tmp_path):
-    app = create_app(corpus=str(tmp_path / "nope.txt"), config=TINY)
+    app = create_app(corpus=str(tmp_path / "nope.txt"), given=TINY)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "no such file" in str(app.query_one("#corpus-error").render()),
                        what="the corpus error")
@@ -83,7 +83,7 @@ async def test_missing_corpus_at_launch_is_an_error_not_a_crash(tmp_path):
 
 
 async def test_help_screen_and_palette_commands(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
@@ -103,7 +103,7 @@ def test_app_module_does_not_import_torch():
 
 
 async def test_forecast_tab_mounts_the_forecast_pane_on_demand(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     if not app.has_forecast:
         pytest.skip("the Forecast pane is optional: its tab exists only when tui/panes/forecast.py does")
     async with app.run_test(size=(120, 40)) as pilot:

@@ -13,7 +13,7 @@ from tui.app import create_app
 from tui.commands import RnnplayCommands
 from tui.widgets.path_heatmap import PathHeatmap
 
-LONG = dataclasses.replace(TINY, epochs=1000)  # trains until stopped
+LONG = dict(TINY, epochs=1000)  # trains until stopped
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +61,7 @@ def rendered(app, selector):
 
 
 async def test_paths_follow_training_and_read_out_the_cell_under_the_cursor(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=(120, 40)) as pilot:
         await start_training(pilot, app)
         pane = await show(pilot, app, "paths")
@@ -101,8 +101,8 @@ async def test_paths_follow_training_and_read_out_the_cell_under_the_cursor(tiny
 
 
 async def test_paths_at_80x24_scroll_to_the_cursor_and_switch_layers(tiny_corpus):
-    config = dataclasses.replace(LONG, cell="gru", layers=2, dropout=0.0, steps=30)
-    app = create_app(corpus=str(tiny_corpus), config=config)
+    config = dict(LONG, cell="gru", layers=2, dropout=0.0, steps=30)
+    app = create_app(corpus=str(tiny_corpus), given=config)
     async with app.run_test(size=(80, 24)) as pilot:
         await start_training(pilot, app)
         pane = await show(pilot, app, "paths")
@@ -126,7 +126,7 @@ async def test_paths_at_80x24_scroll_to_the_cursor_and_switch_layers(tiny_corpus
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 async def test_batches_show_the_iterators_rows_and_redraw(tiny_corpus, size):
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=size) as pilot:
         await start_training(pilot, app)
         pane = await show(pilot, app, "batches")
@@ -165,7 +165,7 @@ async def test_batches_show_the_iterators_rows_and_redraw(tiny_corpus, size):
 
 
 async def test_the_palette_opens_both_views(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(80, 24)) as pilot:
         provider = RnnplayCommands(app.screen)
         titles = [hit.text async for hit in provider.discover()]
@@ -200,7 +200,7 @@ def test_the_worker_cuts_long_runs_to_128_steps_and_skips_unmoved_weights(tiny_c
     monkeypatch.setattr(paths, "get_current_worker", lambda: _Worker())
     text = open_source(str(tiny_corpus))
     corpus, vocab = corpus_from_text(read_source(str(tiny_corpus)).text)
-    trainer = Trainer(dataclasses.replace(TINY, steps=130, hidden=4), corpus, vocab)
+    trainer = Trainer(dict(TINY, steps=130, hidden=4), corpus, vocab)
     pane = _Pane()
     paths.compute_paths(pane, trainer, text, 3, -1)
     (result,) = pane.posted

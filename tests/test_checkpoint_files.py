@@ -184,7 +184,7 @@ async def test_the_apps_save_dialog_checks_the_path_and_asks_before_replacing(ti
     existing = tmp_path / "old.safetensors"
     tiny_checkpoint(existing)
     before = existing.read_bytes()
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await train_to_end(pilot, app)
 

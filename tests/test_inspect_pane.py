@@ -16,7 +16,7 @@ from tui.app import create_app
 from tui.panes.inspect import InspectPane
 from tui.widgets.token_view import TokenView, diverging, heat, probability
 
-LONG = replace(TINY, epochs=10_000, cell="lstm", hidden=12, embed=4)  # trains until the test stops it
+LONG = dict(TINY, epochs=10_000, cell="lstm", hidden=12, embed=4)  # trains until the test stops it
 TEXT = 'the time traveller said "so it is" and smiled'
 
 
@@ -76,7 +76,7 @@ def rendered(widget) -> str:
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 async def test_reads_a_text_while_training_runs_and_draws_the_engines_numbers(tiny_corpus, size):
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=size) as pilot:
         await start_training(pilot, app)
         pane = await open_inspect(pilot, app)
@@ -124,7 +124,7 @@ async def test_reads_a_text_while_training_runs_and_draws_the_engines_numbers(ti
 
 async def test_saliency_follows_the_cursor_and_ranked_units_can_be_picked(tiny_corpus, monkeypatch):
     monkeypatch.setattr("tui.panes.inspect.REFRESH", 3600)  # one reading throughout: the numbers hold still
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=(120, 40)) as pilot:
         await start_training(pilot, app)
         pane = await open_inspect(pilot, app)
@@ -161,7 +161,7 @@ async def test_saliency_follows_the_cursor_and_ranked_units_can_be_picked(tiny_c
 
 async def test_corpus_span_refresh_while_training_and_errors(tiny_corpus, monkeypatch):
     monkeypatch.setattr("tui.panes.inspect.REFRESH", 0.2)
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await open_inspect(pilot, app)
         pane.query_one("#inspect-text").value = "no model"
@@ -207,7 +207,7 @@ async def test_f1_on_the_pane_opens_help_at_its_section_and_the_palette_finds_it
     from tui.screens.help import HelpScreen
 
     assert any(action == "show_view('inspect')" for _, _, action in COMMANDS)
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_inspect(pilot, app)
         await pilot.press("f1")
@@ -229,7 +229,7 @@ async def test_the_pane_answers_keys_while_a_reading_is_under_way(tiny_corpus, m
         return real(*args, **kwargs)
 
     monkeypatch.setattr(engine.inspect, "read_text", held)
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=(80, 24)) as pilot:
         await start_training(pilot, app)
         pane = await open_inspect(pilot, app)

@@ -82,7 +82,7 @@ DIALOGS = {"help": HelpScreen, "quit": lambda: quit_dialog("where"), "path": lam
 
 
 async def test_a_resize_under_a_dialog_reaches_the_main_screens_layout(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         main = app.screen
@@ -135,7 +135,7 @@ ODD = ["", "abc", "1e999", "nan", "-inf", "9" * 5000, "0x10", "1_0_", "١٢", " 
 
 
 async def test_any_text_in_a_number_field_is_a_one_line_error_or_a_value(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         form = app.query_one(TrainForm)
@@ -163,14 +163,14 @@ async def test_an_unexpected_error_in_the_forms_is_not_taken_for_a_bad_value(tin
         raise RuntimeError("a bug, not a value")
 
     monkeypatch.setattr(TrainForm, "config", broken)
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     with pytest.raises(RuntimeError, match="a bug, not a value"):
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for_stats(pilot, app)
             await pilot.press("f5")
             await pilot.pause()
     monkeypatch.setattr(GeneratePane, "settings", lambda self: 1 / 0)
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     with pytest.raises(ZeroDivisionError):
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for_stats(pilot, app)

@@ -127,7 +127,7 @@ def test_rnnplay_train_refuses_a_model_too_large_in_one_line(tmp_path, capsys):
 
 
 async def test_the_apps_form_goes_through_the_same_check(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         app.query_one("#field-cell").value = "lstm"

@@ -60,13 +60,24 @@ class LivePlot(Plot):
     ``REDRAW_HZ`` times a second."""
 
     _drawn_at = 0.0  # time.monotonic() of the last replot
+    _pending = None  # the timer of a replot put off
 
     def redraw(self, force: bool = False) -> None:
-        """Replot now if the last replot is older than 1/REDRAW_HZ s; else the next record does it."""
-        now = time.monotonic()
-        if force or now - self._drawn_at >= 1 / REDRAW_HZ:
-            self._drawn_at = now
+        """Replot now if the last replot is older than 1/REDRAW_HZ s; else once it is (the last
+        records of a short run, which no later record follows, are drawn too)."""
+        wait = self._drawn_at + 1 / REDRAW_HZ - time.monotonic()
+        if force or wait <= 0:
+            if self._pending is not None:
+                self._pending.stop()
+                self._pending = None
+            self._drawn_at = time.monotonic()
             self._draw()
+        elif self._pending is None:
+            self._pending = self.set_timer(wait, self._put_off)
+
+    def _put_off(self) -> None:
+        self._pending = None
+        self.redraw(force=True)
 
 
 class PerplexityCurve(LivePlot):
@@ -85,13 +96,15 @@ class PerplexityCurve(LivePlot):
         self._drawn_at = 0.0
         self._draw()
 
-    def add(self, steps: list, epochs: list, global_step: int) -> None:
+    def add(self, steps: list, epochs: list) -> None:
+        """StepRecords (their train perplexity) and EpochRecords (their validation perplexity, at
+        the step the epoch ended)."""
         for record in steps:
             self.steps.append(record.global_step)
             self.train.append(record.perplexity)
         for record in epochs:
             if record.val_perplexity is not None:
-                self.val_steps.append(global_step)
+                self.val_steps.append(record.global_step)
                 self.val.append(record.val_perplexity)
         self.redraw()
 
