@@ -23,9 +23,11 @@ class TensorboardMissing(RnnplayError):
 def summary_writer_class():
     """``torch.utils.tensorboard.SummaryWriter``, or TensorboardMissing saying how to get it."""
     try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # torch's own message asks for "TensorBoard version 1.15 or above"
+        import tensorboard  # noqa: F401  (torch.utils.tensorboard's own message would only name a version)
+    except ImportError:
         raise TensorboardMissing(MISSING) from None
+    from torch.utils.tensorboard import SummaryWriter
+
     return SummaryWriter
 
 

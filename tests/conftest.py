@@ -80,10 +80,12 @@ def tiny_corpus(timemachine, tmp_path):
 @pytest.fixture
 def ui_thread_guard(monkeypatch):
     """The runtime half of "the UI reads no trainer": any attribute of a Trainer read on the main
-    (UI) thread by code under tui/ fails the test (tests/test_architecture.py is the static half).
-    Thread workers, the engine itself and the test's own checks may read it."""
+    (UI) thread by a method of a widget, screen or app fails the test (tests/test_architecture.py
+    is the static half).  Thread workers, the engine itself and the test's own checks may read it."""
     import sys
     import threading
+
+    from textual.dom import DOMNode
 
     from engine.train import Trainer
 
@@ -91,9 +93,10 @@ def ui_thread_guard(monkeypatch):
 
     def guarded(self, name):
         if threading.current_thread() is main:
-            caller = sys._getframe(1).f_code
-            if f"{os.sep}tui{os.sep}" in caller.co_filename:
-                reads.append(f"{name} in {caller.co_name} ({caller.co_filename})")
+            caller = sys._getframe(1)
+            if f"{os.sep}tui{os.sep}" in caller.f_code.co_filename \
+                    and issubclass(type(caller.f_locals.get("self")), DOMNode):
+                reads.append(f"{name} in {caller.f_code.co_name} ({caller.f_code.co_filename})")
         return object.__getattribute__(self, name)
 
     monkeypatch.setattr(Trainer, "__getattribute__", guarded)

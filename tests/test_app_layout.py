@@ -104,8 +104,6 @@ def test_app_module_does_not_import_torch():
 
 async def test_forecast_tab_mounts_the_forecast_pane_on_demand(tiny_corpus):
     app = create_app(corpus=str(tiny_corpus), given=TINY)
-    if not app.has_forecast:
-        pytest.skip("the Forecast pane is optional: its tab exists only when tui/panes/forecast.py does")
     async with app.run_test(size=(120, 40)) as pilot:
         assert not app.query("#forecast")
         tabs = [tab.id for tab in app.query(Tab)]

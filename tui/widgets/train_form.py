@@ -89,13 +89,19 @@ class TrainForm(Grid):
     @on(Input.Changed)
     @on(Select.Changed)
     def _changed(self, event) -> None:
-        """A value the form did not put there itself was typed or chosen: it is given now; the
-        fields not given follow what was given (engine.config.defaults)."""
+        """A field holds a value the form did not put there itself: it was typed or chosen, and is
+        given now; the fields not given follow what was given (engine.config.defaults).  The
+        field's value now is what counts, not the event's: an event can be older than the form's
+        last fill."""
         name = (event.control.id or "").removeprefix("field-")
-        if name not in FIELDS or shown(event.value) == self._shown.get(name):
+        if name not in FIELDS:
             return
-        self.given[name] = event.value
-        self._shown.pop(name, None)
+        value = self.query_one(f"#field-{name}").value
+        if name in self._shown:
+            if shown(value) == self._shown[name]:
+                return
+            del self._shown[name]
+        self.given[name] = value
         if name in ("cell", "optimizer", "lr"):  # the fields whose defaults depend on others
             self._show({field: value for field, value in defaults(self._deciding()).items()
                         if field in FIELDS and field not in self.given})
@@ -106,9 +112,12 @@ class TrainForm(Grid):
         return {name: self.given[name] for name in ("cell", "optimizer", "lr", "time_budget") if name in self.given}
 
     def _read(self, name: str):
-        """The given value of field ``name``, a number parsed from its Input."""
-        value = self.given[name]
-        if FIELDS.get(name, (None, ()))[1] is not None or not isinstance(value, str):
+        """The given value of ``name``: what its field holds now (a number parsed from an Input), or
+        what was given before the form opened for an option the form has no field for."""
+        if name not in FIELDS:
+            return self.given[name]
+        value = self.query_one(f"#field-{name}").value
+        if FIELDS[name][1] is not None:
             return value
         try:
             return int(value) if name in INTEGERS else float(value)
