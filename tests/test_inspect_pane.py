@@ -4,9 +4,9 @@ stays responsive."""
 import io
 import time
 
+import app_support
 import pytest
 import torch
-import app_support
 from app_support import TINY, wait_for
 from rich.console import Console
 
