@@ -94,17 +94,22 @@ class TrainForm(Grid):
         field's value now is what counts, not the event's: an event can be older than the form's
         last fill."""
         name = (event.control.id or "").removeprefix("field-")
-        if name not in FIELDS:
+        self._take_edits()
+        if name not in self.given or name in self._shown:
             return
-        value = self.query_one(f"#field-{name}").value
-        if name in self._shown:
-            if shown(value) == self._shown[name]:
-                return
-            del self._shown[name]
-        self.given[name] = value
+        self.given[name] = self.query_one(f"#field-{name}").value
         if name in ("cell", "optimizer", "lr"):  # the fields whose defaults depend on others
             self._show({field: value for field, value in defaults(self._deciding()).items()
                         if field in FIELDS and field not in self.given})
+
+    def _take_edits(self) -> None:
+        """The fields that hold a value the form did not put there were typed or chosen: they
+        count as given from now on."""
+        for name in list(self._shown):
+            value = self.query_one(f"#field-{name}").value
+            if shown(value) != self._shown[name]:
+                del self._shown[name]
+                self.given[name] = value
 
     def _deciding(self) -> dict:
         """The given fields that decide the others' defaults: the cell, the optimiser, whether a
@@ -129,6 +134,7 @@ class TrainForm(Grid):
         """The TrainConfig of what was given; a ConfigError names (and marks) the bad field."""
         for widget in self.query("Input, Select"):
             widget.remove_class("-invalid-field")
+        self._take_edits()
         try:
             return resolve({name: self._read(name) for name in self.given})
         except ConfigError as exc:
