@@ -156,9 +156,8 @@ def _try_save(trainer, path: Path, after: str) -> bool:
     return True
 
 
-def _open_sinks(args, trainer) -> list:
-    """The metrics log and TensorBoard writer asked for, each opened (or refused) before training,
-    and given the run's facts first."""
+def _open_sinks(args) -> list:
+    """The metrics log and TensorBoard writer asked for, each opened (or refused) before training."""
     sinks = []
     if args.log:
         from engine.metrics_log import MetricsLog
@@ -168,7 +167,6 @@ def _open_sinks(args, trainer) -> list:
         from engine.tensorboard_log import TensorboardScalars
 
         sinks.append(TensorboardScalars(args.tensorboard))
-    _write(sinks, trainer.info())
     return sinks
 
 
@@ -184,6 +182,15 @@ def _write(sinks: list, record) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    sinks = _open_sinks(args)  # a --log or --tensorboard that cannot be written is refused before any work
+    try:
+        return _train(args, sinks)
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def _train(args: argparse.Namespace, sinks: list) -> int:
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -216,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     # under a time budget (the epochs then have no limit), every tenth of the budget instead
     sample_seconds, next_sample = cfg.time_budget / SAMPLES, cfg.time_budget / SAMPLES
     tally = Tally(trainer)
-    sinks = _open_sinks(args, trainer)
+    _write(sinks, trainer.info())
     interrupted = 0  # the signal that asked to stop
     aborted, saved = False, True
 
@@ -264,8 +271,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for sink in sinks:
-            sink.close()
         if trainer.dirty and not aborted:
             saved = _try_save(trainer, save_path, "the previous checkpoint, if any, is unchanged")
     if saved:
