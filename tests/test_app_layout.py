@@ -14,6 +14,10 @@ from tui.screens.help import HelpScreen
 TRIO = ("#corpus", "#training", "#generate")
 
 
+def shown(widget) -> bool:
+    return all(node.display for node in widget.ancestors_with_self if hasattr(node, "display"))
+
+
 def visible(app, selector: str) -> bool:
     widget = app.query_one(selector)
     return widget.display and widget.region.area > 0
@@ -116,3 +120,21 @@ async def test_forecast_tab_mounts_the_forecast_pane_on_demand(tiny_corpus):
             await pilot.press("f2")
         await pilot.pause()
         assert all(visible(app, s) for s in TRIO) and not visible(app, "#forecast")
+
+
+@pytest.mark.parametrize("size, tab", [((120, 40), "forecast"), ((80, 24), "corpus"), ((80, 24), "paths")])
+async def test_a_tab_switch_takes_the_focus_from_the_pane_it_hides(tiny_corpus, size, tab):
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
+    async with app.run_test(size=size) as pilot:
+        await wait_for_stats(pilot, app)
+        app.query_one("#tabs").active = "tab-generate"
+        await wait_for(pilot, lambda: visible(app, "#generate"), what="the Generate tab")
+        prompt = app.query_one("#gen-prompt")
+        prompt.focus()
+        await pilot.pause()
+        app.query_one("#tabs").active = f"tab-{tab}"  # the Generate pane is hidden now
+        await wait_for(pilot, lambda: app.query(f"#{tab}") and not visible(app, "#generate"), what="the tab")
+        await wait_for(pilot, lambda: app.focused is None or shown(app.focused), what="the focus to leave", timeout=3)
+        before = prompt.value
+        await pilot.press("x", "y")
+        assert prompt.value == before  # its keys no longer reach the hidden prompt
