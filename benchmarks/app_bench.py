@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tui.panes.training import APP_THREADS
+from tui.training_worker import APP_THREADS
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEMACHINE = REPO.parent / "shared" / "corpora" / "timemachine.txt"
@@ -119,12 +119,12 @@ def headless_tokens_per_sec(args, seconds: float) -> float:
     """Trainer.run() in this process, the app's configuration and torch threads, wall-clock tokens/s."""
     import torch
 
-    from engine.config import TrainConfig
+    from engine.config import resolve
     from engine.corpus import read_source
     from engine.train import Trainer
     from engine.vocab import corpus_from_text
 
-    config = TrainConfig(hidden=args.hidden, batch=args.batch, steps=args.steps, epochs=1000, device="cpu")
+    config = resolve(hidden=args.hidden, batch=args.batch, steps=args.steps, epochs=1000, device="cpu")
     corpus, vocab = corpus_from_text(read_source(str(args.corpus)).text, token=config.token)
     torch.set_num_threads(APP_THREADS)
     trainer = Trainer(config, corpus, vocab, corpus_name=str(args.corpus))
@@ -136,7 +136,7 @@ def headless_tokens_per_sec(args, seconds: float) -> float:
         steps += hasattr(record, "grad_norm")
         if time.perf_counter() - start >= seconds:
             break
-    trainer.stop()
+    run.close()
     return steps * args.batch * args.steps / (time.perf_counter() - start)
 
 
@@ -185,9 +185,9 @@ def app_under_training(args, env) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=TIMEMACHINE)
-    from engine.config import TrainConfig
+    from engine.config import resolve
 
-    defaults = TrainConfig()
+    defaults = resolve()
     parser.add_argument("--hidden", type=int, default=defaults.hidden)
     parser.add_argument("--batch", type=int, default=defaults.batch)
     parser.add_argument("--steps", type=int, default=defaults.steps)

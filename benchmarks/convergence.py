@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from engine.config import TrainConfig
+from engine.config import resolve
 from engine.train import EpochRecord, Trainer
 
 from .common import num_threads
@@ -17,7 +17,7 @@ from .train_throughput import engine_corpus
 
 def measure(*, budget: float = 90.0, target: float = 4.9, threads: int | None = None,
             max_tokens: int = -1, hidden: int | None = None) -> dict:
-    config = TrainConfig(device="cpu", time_budget=budget)
+    config = resolve(device="cpu", time_budget=budget)
     if hidden is not None:
         config.hidden = hidden
     with num_threads(threads):

@@ -66,13 +66,13 @@ ESTIMATED = [("rnn", 1024, 64, 64, 1, 0), ("gru", 512, 64, 64, 2, 0), ("lstm", 5
 # In a fresh process: the RSS before the trainer exists, then the peak over two training steps.
 _STEPS = """import resource, sys
 import torch
-from engine import TrainConfig, Trainer
+from engine import Trainer, resolve
 from engine.memory import training_estimate
 from engine.vocab import Vocab
 torch.set_num_threads(1)
 cell, (hidden, batch, steps, layers, embed) = sys.argv[1], map(int, sys.argv[2:7])
 vocab = Vocab.from_tokens_list(["<unk>"] + [chr(0x4e00 + i) for i in range(79)])
-config = TrainConfig(cell=cell, hidden=hidden, batch=batch, steps=steps, layers=layers, embed=embed, epochs=1,
+config = resolve(cell=cell, hidden=hidden, batch=batch, steps=steps, layers=layers, embed=embed, epochs=1,
                      val_fraction=0, dropout=0.0, device="cpu")
 with open("/proc/self/status") as status:
     before = next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) * 1024

@@ -1,16 +1,16 @@
 """Hyperparameter sweep of the training loop under token budgets, in parallel worker processes.
 
-Held-out perplexity after "5 minutes on this 2-core CPU" is a token budget: this machine's
+Held-out perplexity after "5 minutes on a given CPU" is a token budget: that machine's
 tokens/s for a configuration times 300 s.  A sweep turns each candidate into such a budget
 (``tokens``), and runs the candidates side by side, on as many cores as another machine has,
 each in its own process with ``--threads`` threads.  The cosine schedule's clock is then the
 token budget instead of the clock (``epochs`` is set so that the run ends at the budget), so
-each candidate trains exactly as it would for 300 s here, only elsewhere and at the same time.
+each candidate trains exactly as it would for 300 s there, only elsewhere and at the same time.
 
     python -m benchmarks.sweep PLAN.json --workers 7 --threads 2 --log epochs.jsonl
 
 PLAN.json: ``{"corpus": PATH, "jobs": [{"name": ..., "tokens": N, "config": {TrainConfig
-fields}}, ...]}``.  A job may add an experiment the engine does not offer (the README's table of
+fields, as engine.config.resolve takes them: a "lr" without an "optimizer" means SGD}}, ...]}``.  A job may add an experiment the engine does not offer (the README's table of
 what was tried): ``ema`` (validate a moving average of the weights, with this decay),
 ``input_dropout`` (on the one-hot input terms), ``weight_drop`` (DropConnect on W_h), ``locked``
 (one dropout mask for all steps), ``embed_dropout`` (the embedding's own rate), ``blank`` (a
@@ -51,26 +51,12 @@ def _with_ema(trainer, decay: float):
 
     params = trainer.model.params
     average = [p.detach().clone() for p in params]
-    train_step, validate = trainer._train_step, trainer._validate
 
-    def step(X, Y):
-        result = train_step(X, Y)
+    def after_step():
         with torch.no_grad():
             torch._foreach_lerp_(average, [p.detach() for p in params], 1 - decay)
-        return result
 
-    def averaged_validation():
-        with torch.no_grad():
-            kept = [p.detach().clone() for p in params]
-            for p, a in zip(params, average):
-                p.copy_(a)
-            try:
-                return validate()
-            finally:
-                for p, k in zip(params, kept):
-                    p.copy_(k)
-
-    trainer._train_step, trainer._validate = step, averaged_validation
+    trainer.hooks.after_step, trainer.hooks.eval_weights = after_step, lambda: average
     return trainer
 
 
@@ -156,13 +142,13 @@ def _with_blank_noise(trainer, p: float):
     by <unk>, which the text never uses, so the model learns to predict from a damaged context."""
     import torch
 
-    train_step, unk = trainer._train_step, trainer.vocab.unk
+    unk = trainer.vocab.unk
 
-    def step(X, Y):
+    def blank(X, Y):
         noise = torch.rand(X.shape) < p
-        return train_step(torch.where(noise, torch.full_like(X, unk), X), Y)
+        return torch.where(noise, torch.full_like(X, unk), X), Y
 
-    trainer._train_step = step
+    trainer.hooks.batch = blank
     return trainer
 
 
@@ -177,15 +163,18 @@ def _run_job(job: dict, corpus, vocab, device: str, log: Path, deadline: float) 
 
 
 def _train_job(job: dict, corpus, vocab, device: str, log: Path, deadline: float) -> dict:
+    from dataclasses import replace
+
     import torch
 
-    from engine.config import TrainConfig
+    from engine.config import resolve
     from engine.train import EpochRecord, Trainer
 
-    config = TrainConfig(**{**job["config"], "device": device, "epochs": 1})
-    trainer = Trainer(config, corpus[:config.max_tokens] if config.max_tokens > 0 else corpus, vocab)
-    per_epoch_tokens = trainer.steps_per_epoch * config.batch * config.steps
-    trainer.config.epochs = max(1, round(job["tokens"] / per_epoch_tokens))
+    config = resolve(**{**job["config"], "device": device, "epochs": 1})
+    text = corpus[:config.max_tokens] if config.max_tokens > 0 else corpus
+    per_epoch_tokens = Trainer(config, text, vocab).steps_per_epoch * config.batch * config.steps
+    config = replace(config, epochs=max(1, round(job["tokens"] / per_epoch_tokens)))
+    trainer = Trainer(config, text, vocab)
     if job.get("ema"):
         _with_ema(trainer, job["ema"])
     if job.get("input_dropout"):
@@ -209,7 +198,7 @@ def _train_job(job: dict, corpus, vocab, device: str, log: Path, deadline: float
                           "tok_s": round(record.tokens_per_sec), "wall": round(time.perf_counter() - start, 1),
                           "device": device})
         elif time.time() > deadline:
-            trainer.stop()
+            break
     result = {"job": job["name"], "best_val": round(best, 4), "best_epoch": best_epoch,
               "epochs_done": trainer.epoch, "epochs": trainer.config.epochs,
               "finished": trainer.epoch >= trainer.config.epochs, "device": device,

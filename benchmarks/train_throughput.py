@@ -22,7 +22,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from engine.config import TrainConfig
+from engine.config import resolve
 from engine.data import seq_data_iter_sequential
 from engine.device import resolve_device
 from engine.metrics import grad_clipping
@@ -129,7 +129,7 @@ class TrainerRun:
     def __init__(self, hidden: int, batch: int, steps: int, device: torch.device, max_tokens: int = -1,
                  cuda_graph: bool | None = None):
         corpus, vocab = engine_corpus(max_tokens)
-        config = TrainConfig(hidden=hidden, batch=batch, steps=steps, lr=LR, clip=CLIP, optimizer="sgd", iterator="sequential",
+        config = resolve(hidden=hidden, batch=batch, steps=steps, lr=LR, clip=CLIP, optimizer="sgd", iterator="sequential",
                              epochs=10**6, val_fraction=0.0, seed=SEED, device=str(device))
         self.trainer = Trainer(config, corpus, vocab, corpus_name="timemachine", cuda_graph=cuda_graph)
         self.records = self.trainer.run()

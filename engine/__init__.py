@@ -21,7 +21,7 @@ _EXPORTS = {
     "CheckpointError": "errors", "TrainingError": "errors",
     # the model (d2l 8.5-8.6)
     "RNNScratch": "model", "RNNConcise": "model", "grad_clipping": "metrics", "generate": "generate",
-    "Trainer": "train", "TrainConfig": "config",
+    "Trainer": "train", "TrainConfig": "config", "resolve": "config", "TrainHooks": "train",
     "bptt_gradients": "bptt", "rnn_recurrence": "bptt",
     # gated and deep cells (d2l 10.1-10.3)
     "GRUScratch": "gated", "LSTMScratch": "gated", "build_model": "cells",

@@ -16,7 +16,12 @@ class CorpusError(RnnplayError):
 
 
 class ConfigError(RnnplayError):
-    """A hyperparameter or option outside its valid range."""
+    """A hyperparameter or option outside its valid range; ``field`` names the TrainConfig field
+    (or other option) it is about, when there is one, so a form can mark it."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class CheckpointError(RnnplayError):

@@ -1,7 +1,7 @@
 """Per-user locations, each overridable by an environment variable so tests stay hermetic.
 
 - ``RNNPLAY_DATA_DIR``: downloaded corpora (default: the user cache directory).
-- ``RNNPLAY_HOME``: checkpoints and settings (default: the user data directory).
+- ``RNNPLAY_HOME``: checkpoints, the app's metrics logs and settings (default: the user data directory).
 """
 import os
 from pathlib import Path
@@ -25,6 +25,24 @@ def home_dir() -> Path:
 
 def checkpoint_dir() -> Path:
     return home_dir() / "checkpoints"
+
+
+def log_dir() -> Path:
+    """Where the app writes the metrics log of each run (engine.metrics_log)."""
+    return home_dir() / "logs"
+
+
+def new_run_log(corpus_name: str, token: str) -> Path:
+    """A metrics-log path for a new run of the app: CORPUS-TOKEN-DATE-TIME.jsonl in the log folder,
+    with a number added when that name is taken."""
+    import time
+
+    stem = f"{Path(corpus_name).stem or 'corpus'}-{token}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = log_dir() / f"{stem}.jsonl", 1
+    while path.exists():
+        n += 1
+        path = log_dir() / f"{stem}-{n}.jsonl"
+    return path
 
 
 def default_checkpoint(corpus_name: str, token: str) -> Path:

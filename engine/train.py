@@ -2,10 +2,12 @@
 
 :meth:`Trainer.run` yields a :class:`StepRecord` per minibatch and an
 :class:`EpochRecord` per epoch and knows nothing of printing (minGPT's
-trainer, as a generator).  It can be paused, resumed and stopped from another
-thread between minibatches, and its whole position lives on the trainer, so a
-run stopped anywhere continues with another ``run()`` call, or from a
-checkpoint, exactly as if never stopped.
+trainer, as a generator).  Whoever drives it pauses by not asking for the next
+record and stops by leaving the loop (closing the generator); its whole position
+lives on the trainer, so a run stopped anywhere continues with another ``run()``
+call, or from a checkpoint, exactly as if never stopped.  That state crosses
+module lines as plain data: :meth:`Trainer.state_dict` and
+:meth:`Trainer.load_state_dict` (engine/checkpoint.py turns it into a file and back).
 """
 from __future__ import annotations
 
@@ -13,56 +15,49 @@ import copy
 import math
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 
+from . import train_state
 from .cells import build_model
-from .checkpoint_file import MAX_CHECKPOINT_BYTES
+from .checkpoint import corpus_fingerprint, open_run
+from .checkpoint_file import MAX_CHECKPOINT_BYTES, write_checkpoint
 from .config import TrainConfig
 from .data import Minibatches, num_minibatches, seq_data_iter_random, seq_data_iter_sequential
 from .device import resolve_device
-from .errors import ConfigError, TrainingError
+from .errors import CheckpointError, ConfigError, TrainingError
 from .kernels import keep_freed_memory
 from .kernels.cuda_graph import GraphedStep, graph_wanted
-from .metrics import evaluate_perplexity, grad_clipping, gradient_flow, perplexity
 from .layers import detach_state
 from .memory import available_memory, check_checkpoint_size, check_fits, is_out_of_memory, training_estimate, \
     within_memory
+from .metrics import evaluate_perplexity, grad_clipping, gradient_flow, perplexity
 from .optim import SGD, AdamW
+from .records import EpochRecord, RunInfo, StepRecord
 from .vocab import Vocab
 
-PAUSE_POLL = 0.1  # seconds between stop checks while paused
+__all__ = ["EpochRecord", "MAX_BAD_STEPS", "RunInfo", "StepRecord", "TrainHooks", "Trainer", "split_corpus"]
+
 MAX_BAD_STEPS = 5  # non-finite steps in a row before the run gives up
 
 
 @dataclass
-class StepRecord:
-    epoch: int               # 1-based
-    step: int                # 1-based within the epoch
-    steps_per_epoch: int
-    global_step: int
-    loss: float
-    perplexity: float
-    grad_norm: float         # before clipping
-    clipped: bool
-    tokens_per_sec: float    # over the epoch so far
-    elapsed: float           # seconds of training, pauses excluded
-    skipped: bool = False    # the loss or gradient was NaN or infinite: no update was made
-    lr: float = 0.0          # the learning rate of this step (config.schedule)
+class TrainHooks:
+    """Experiments the engine does not offer, without reaching into the trainer (benchmarks/sweep.py,
+    tests); each is None or a function:
 
+    - ``batch(X, Y) -> (X, Y)``: every minibatch before its step (e.g. noise on the inputs);
+    - ``after_step()``: after every step that updated the weights (e.g. a moving average of them);
+    - ``eval_weights() -> tensors``: the weights to validate, and keep as the best, instead of
+      the current ones (shaped as ``model.params``).
+    """
 
-@dataclass
-class EpochRecord:
-    epoch: int
-    train_perplexity: float  # token-weighted over the epoch
-    val_perplexity: float | None
-    best_val_perplexity: float | None
-    is_best: bool
-    tokens_per_sec: float
-    elapsed: float
+    batch: Callable | None = None
+    after_step: Callable | None = None
+    eval_weights: Callable | None = None
 
 
 def split_corpus(corpus, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,15 +69,22 @@ def split_corpus(corpus, val_fraction: float) -> tuple[torch.Tensor, torch.Tenso
     return tokens[:n_train], tokens[n_train:]
 
 
+def _copy_into(params, values) -> None:
+    with torch.no_grad():
+        for p, value in zip(params, values):
+            p.copy_(value)
+
+
 class Trainer:
     """Trains the scratch model of ``config.cell`` (engine.cells) on ``corpus`` (token indices of ``vocab``).
 
     ``epoch`` counts finished epochs and ``global_step`` finished minibatches.  ``cuda_graph``:
     replay each step as one CUDA graph (engine/kernels/cuda_graph.py); None: where it applies.
+    ``hooks``: see :class:`TrainHooks`.
     """
 
     def __init__(self, config: TrainConfig, corpus, vocab: Vocab, *, corpus_name: str = "",
-                 cuda_graph: bool | None = None):
+                 cuda_graph: bool | None = None, hooks: TrainHooks | None = None):
         config.validate()
         self.config, self.vocab, self.corpus_name = config, vocab, corpus_name
         self.device = resolve_device(config.device)
@@ -116,7 +118,6 @@ class Trainer:
         self.global_step = 0
         self.elapsed = 0.0
         self.best_val_perplexity: float | None = None
-        self.dirty = False
         self._best_params: list[torch.Tensor] | None = None
         self._epoch_rng_state: torch.Tensor | None = None  # data RNG at the current epoch's start
         self._step_in_epoch = 0
@@ -125,41 +126,15 @@ class Trainer:
         self._epoch_tokens = 0
         self._epoch_seconds = 0.0
         self._lock = threading.Lock()
-        self._running = threading.Event()
-        self._running.set()
-        self._stop = threading.Event()
+        self._saving = threading.Lock()
+        self._changes = self._saved_changes = self._copied_changes = 0  # state changes: so far, saved, copied
+        self._fingerprint: str | None = None  # of the corpus, computed at the first save
         self._bad_in_a_row = 0
         self._good_params: list[torch.Tensor] | None = None  # weights before the last finite step
         self.notice = ""  # for the user, e.g. why the device differs from the checkpoint's
         self._graphed = graph_wanted(self.device, config.cell, config.dropout, cuda_graph)
         self._graph: GraphedStep | None = None  # captured at the first step
-
-    # ----------------------------------------------------------- control ----
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()  # wakes a paused run so that it can end
-
-    def _may_continue(self) -> bool:
-        while not self._running.wait(PAUSE_POLL):
-            if self._stop.is_set():
-                return False
-        if self.config.time_budget and self.elapsed >= self.config.time_budget:
-            self._stop.set()
-        return not self._stop.is_set()
+        self.hooks = hooks or TrainHooks()
 
     # -------------------------------------------------------------- loop ----
     def _epoch_batches(self) -> Minibatches:
@@ -174,6 +149,8 @@ class Trainer:
 
     def _train_step(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[float, float, bool]:
         """``(loss, gradient norm, finite)``; a non-finite step updates nothing."""
+        if self.hooks.batch is not None:
+            X, Y = self.hooks.batch(X, Y)
         X, Y = X.to(self.device), Y.to(self.device)
         if self.config.iterator == "random" or self._state is None:
             state = self.model.begin_state(X.shape[0])
@@ -245,7 +222,7 @@ class Trainer:
                 with torch.no_grad():
                     for p, kept in zip(self.model.params, self._good_params):
                         p.copy_(kept)
-                self.dirty = True
+                self._changes += 1
             self._bad_in_a_row = 0
         back = "the weights are back at the last good step" if restored else "no good step to go back to"
         return TrainingError(f"training diverged: {MAX_BAD_STEPS} steps in a row had a NaN or infinite loss "
@@ -274,13 +251,13 @@ class Trainer:
         raise self._out_of_memory(what)
 
     def run(self) -> Iterator[StepRecord | EpochRecord]:
-        """Train until ``config.epochs`` epochs are done or :meth:`stop` is called."""
-        self._stop.clear()
+        """Train until ``config.epochs`` epochs are done or the time budget is spent; leaving the
+        loop early (closing the generator) stops after the step whose record was yielded last."""
         cfg = self.config
         while self.epoch < cfg.epochs:
             batches = self._epoch_batches()
             for X, Y in batches[self._step_in_epoch:]:
-                if not self._may_continue():
+                if cfg.time_budget and self.elapsed >= cfg.time_budget:
                     return
                 start = time.perf_counter()
                 with self._lock:
@@ -291,25 +268,37 @@ class Trainer:
                     if finite:
                         self._epoch_loss += loss * Y.numel()
                         self._epoch_tokens += Y.numel()
+                        if self.hooks.after_step is not None:
+                            self.hooks.after_step()
                     self._bad_in_a_row = 0 if finite else self._bad_in_a_row + 1
                     self._epoch_seconds += seconds
                     self.elapsed += seconds
-                    self.dirty = True
+                    self._changes += 1
+                    lr = self.optimizer.hyper["lr"]
                 yield StepRecord(self.epoch + 1, self._step_in_epoch, len(batches), self.global_step, loss,
                                  perplexity(loss), norm, finite and norm > cfg.clip,
                                  self._epoch_tokens / max(self._epoch_seconds, 1e-9), self.elapsed,
-                                 skipped=not finite, lr=self.optimizer.hyper["lr"])
+                                 skipped=not finite, lr=lr, progress=self.progress())
                 if self._bad_in_a_row >= MAX_BAD_STEPS:
                     raise self._diverged()
             yield self._end_epoch()
 
+    def _eval_weights(self) -> list[torch.Tensor]:
+        return list(self.hooks.eval_weights()) if self.hooks.eval_weights is not None else self.model.params
+
     def _validate(self) -> float | None:
         if len(self._val) < 2:
             return None
+        weights = self._eval_weights()
+        kept = None if weights is self.model.params else [p.detach().clone() for p in self.model.params]
         self.model.eval()  # no dropout while validating
         try:
+            if kept is not None:
+                _copy_into(self.model.params, weights)
             return self._guarded("validating", evaluate_perplexity, self.model, self._val, self.device)
         finally:
+            if kept is not None:
+                _copy_into(self.model.params, kept)
             self.model.train()
 
     @property
@@ -330,15 +319,14 @@ class Trainer:
             is_best = val is not None and (self.best_val_perplexity is None or val < self.best_val_perplexity)
             if is_best:
                 self.best_val_perplexity = val
-                self._best_params = [p.detach().clone() for p in self.model.params]
+                self._best_params = [p.detach().clone() for p in self._eval_weights()]
             self.elapsed += time.perf_counter() - start
             self.epoch += 1
             self._epoch_rng_state = None
-            self.dirty = True
+            self._changes += 1
             train = perplexity(self._epoch_loss / self._epoch_tokens) if self._epoch_tokens else math.nan
-            return EpochRecord(self.epoch, train, val,
-                               self.best_val_perplexity, is_best,
-                               self._epoch_tokens / max(self._epoch_seconds, 1e-9), self.elapsed)
+            return EpochRecord(self.epoch, train, val, self.best_val_perplexity, is_best,
+                               self._epoch_tokens / max(self._epoch_seconds, 1e-9), self.elapsed, self.global_step)
 
     # ------------------------------------------------------- diagnostics ----
     def gradient_flow(self) -> list[float]:
@@ -355,26 +343,125 @@ class Trainer:
         with self._lock:
             model = copy.deepcopy(self.model)
             if best and self._best_params is not None:
-                with torch.no_grad():
-                    for p, saved in zip(model.params, self._best_params):
-                        p.copy_(saved)
+                _copy_into(model.params, self._best_params)
         return model.requires_grad_(False).eval()
 
-    # ------------------------------------------------------- checkpoints ----
-    def save(self, path) -> None:
-        """Write the full training state to ``path`` (atomically; see engine/checkpoint.py)."""
-        from .checkpoint import save_trainer
+    @property
+    def dirty(self) -> bool:
+        """Trained (or changed) since it was built, loaded or last saved."""
+        return self._changes != self._saved_changes
 
+    @property
+    def step_graph(self) -> GraphedStep | None:
+        """The CUDA-graph step (engine/kernels/cuda_graph.py) once a graphed run has taken a step."""
+        return self._graph
+
+    def info(self) -> RunInfo:
+        """The run's facts as plain data, for another thread or a log."""
         with self._lock:
-            save_trainer(self, path)
-            self.dirty = False
+            return RunInfo(self.config, self.corpus_name, len(self.vocab), str(self.device), self.steps_per_epoch,
+                           self.epoch, self.global_step, self.elapsed, self.best_val_perplexity, self.progress(),
+                           self.notice)
+
+    # ------------------------------------------------------------- state ----
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Everything a resumed run needs to continue as if never stopped, as plain data
+        ``(tensors, meta)``: copies taken under the lock, so training may go on meanwhile.
+
+        ``tensors``: ``model.NAME`` and ``best.NAME`` (the best-validation weights, once there are
+        some); ``optim.I.KEY`` (the optimizer's per-parameter state); ``rng.data`` (the data
+        generator) and ``rng.epoch`` (its state at the start of an unfinished epoch); ``state.h``
+        and the LSTM's ``state.c``, the hidden state carried between minibatches (sequential
+        partitioning), whose rows along axis -2 are the minibatch's rows in order (a data-parallel
+        run gathers them from every rank before saving, and splits them again on load).
+        ``meta``: ``config`` (TrainConfig's fields), ``vocab`` (its tokens), ``corpus`` (name,
+        length, SHA-1 of the token indices) and ``progress`` (counts and sums of the run so far).
+        """
+        if self._fingerprint is None:  # the corpus never changes: hashed once, outside the lock
+            self._fingerprint = corpus_fingerprint(self._corpus)
+        with self._lock:
+            names = train_state.param_names(self.model)
+            tensors = {f"model.{n}": p.detach().clone() for n, p in zip(names, self.model.params)}
+            if self._best_params is not None:
+                tensors.update({f"best.{n}": p.clone() for n, p in zip(names, self._best_params)})
+            for i, state in self.optimizer.state_dict()["state"].items():
+                tensors.update({f"optim.{i}.{key}": torch.as_tensor(value).clone() for key, value in state.items()})
+            tensors["rng.data"] = self._data_rng.get_state()
+            if self._epoch_rng_state is not None:
+                tensors["rng.epoch"] = self._epoch_rng_state.clone()
+            if self._state is not None:  # the LSTM's state is the pair (H, C)
+                pair = self._state if isinstance(self._state, tuple) else (self._state,)
+                tensors.update(zip(("state.h", "state.c"), (s.clone() for s in pair)))
+            meta = {
+                "config": asdict(self.config),
+                "vocab": list(self.vocab.idx_to_token),
+                "corpus": {"name": self.corpus_name, "tokens": len(self._corpus), "sha1": self._fingerprint},
+                "progress": {"epoch": self.epoch, "global_step": self.global_step, "elapsed": self.elapsed,
+                             "step_in_epoch": self._step_in_epoch, "epoch_loss": self._epoch_loss,
+                             "epoch_tokens": self._epoch_tokens, "epoch_seconds": self._epoch_seconds,
+                             "best_val_perplexity": self.best_val_perplexity},
+            }
+            self._copied_changes = self._changes  # what save() records as saved once the file is written
+        return tensors, meta
+
+    def load_state_dict(self, tensors: Mapping[str, torch.Tensor], meta: Mapping, *, where="the state") -> None:
+        """Continue the run that :meth:`state_dict` describes (of this configuration and corpus);
+        everything is checked before anything is changed.  ``where`` (e.g. a checkpoint's path)
+        starts the one-line CheckpointError that a state which does not fit raises."""
+        fresh = [p.detach().clone() for p in self.model.params]
+        train_state.load_params(self.model, fresh, tensors, "model.", where)
+        best = None
+        if any(key.startswith("best.") for key in tensors):
+            best = [p.detach().clone() for p in self.model.params]
+            train_state.load_params(self.model, best, tensors, "best.", where)
+        try:
+            progress = meta["progress"]
+            optim = self.optimizer.state_dict()
+            optim["state"] = train_state.optimizer_state(self.model.params, self.config.optimizer, tensors)
+            data_rng = torch.Generator()
+            data_rng.set_state(tensors["rng.data"])
+            epoch_rng = tensors.get("rng.epoch")
+            if epoch_rng is not None:
+                torch.Generator().set_state(epoch_rng)  # fails here on a bad state, rather than mid-run
+            carried = train_state.carried_state(self.model.begin_state(self.config.batch), tensors, self.device)
+            counts = {key: train_state.count(progress[key])
+                      for key in ("epoch", "global_step", "step_in_epoch", "epoch_tokens")}
+            elapsed, epoch_seconds = (train_state.seconds(progress[key]) for key in ("elapsed", "epoch_seconds"))
+            epoch_loss = float(progress["epoch_loss"])
+            best_val = None if progress["best_val_perplexity"] is None else float(progress["best_val_perplexity"])
+            self.optimizer.load_state_dict(optim)
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError):
+            raise CheckpointError(f"{where}: the checkpoint's training state is incomplete or mismatched") from None
+        with self._lock:
+            _copy_into(self.model.params, fresh)
+            self._best_params = best
+            self._data_rng.set_state(data_rng.get_state())
+            self._epoch_rng_state, self._state = epoch_rng, carried
+            self.epoch, self.global_step = counts["epoch"], counts["global_step"]
+            self._step_in_epoch, self._epoch_tokens = counts["step_in_epoch"], counts["epoch_tokens"]
+            self.elapsed, self._epoch_seconds, self._epoch_loss = elapsed, epoch_seconds, epoch_loss
+            self.best_val_perplexity = best_val
+            self._saved_changes = self._changes
+
+    def save(self, path) -> dict:
+        """Write the full training state to ``path`` (atomically; see engine/checkpoint_file.py);
+        returns the position saved (``meta["progress"]`` of :meth:`state_dict`)."""
+        with self._saving:  # one save at a time: each marks what it copied as saved
+            tensors, meta = self.state_dict()
+            write_checkpoint(path, tensors, meta)
+            with self._lock:
+                self._saved_changes = self._copied_changes
+        return meta["progress"]
 
     @classmethod
-    def load(cls, path, *, corpus=None, source: str | None = None, device: str | None = None,
-             **read_options) -> "Trainer":
+    def load(cls, path, *, corpus=None, source: str | None = None, changes: Mapping | None = None,
+             hooks: TrainHooks | None = None, **read_options) -> "Trainer":
         """A trainer that continues the checkpointed run; the corpus is read again from its
-        source, or from ``source`` when the text moved (``read_options``: encoding, max_bytes),
-        or given, and must be the one the run was trained on."""
-        from .checkpoint import load_trainer
-
-        return load_trainer(cls, path, corpus=corpus, source=source, device=device, **read_options)
+        source, or from ``source`` when the text moved (``read_options``: encoding, max_bytes,
+        progress), or given, and must be the one the run was trained on.  ``changes``: the
+        epochs, time budget or device of the run from here on (engine.checkpoint.RESUMABLE)."""
+        saved = open_run(path, corpus=corpus, source=source, changes=changes, **read_options)
+        trainer = cls(saved.config, saved.corpus, saved.vocab, corpus_name=saved.corpus_name, hooks=hooks)
+        trainer.notice = saved.notice
+        trainer.load_state_dict(saved.tensors, saved.meta, where=path)
+        return trainer

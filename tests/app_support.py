@@ -8,9 +8,8 @@ import pytest
 from textual import events
 from textual.geometry import Size
 
-from engine.config import TrainConfig
-
-TINY = TrainConfig(hidden=16, steps=8, batch=4, epochs=1, optimizer="sgd", lr=1.0, seed=0, device="cpu")
+# the training options the app is opened with (as the command line gives them): engine.config.resolve's input
+TINY = dict(hidden=16, steps=8, batch=4, epochs=1, optimizer="sgd", lr=1.0, seed=0, device="cpu")
 
 
 async def wait_for(pilot, predicate, timeout: float = 20.0, what: str = "condition") -> None:
@@ -35,9 +34,19 @@ async def wait_for_stats(pilot, app) -> None:
     await wait_for(pilot, lambda: bool(app.stats), what="corpus statistics")
 
 
-async def train_to_end(pilot, app) -> None:
-    """F5 on the tiny configuration, then wait for the run to finish."""
+def steps_seen(app) -> int:
+    """The global step of the last record the Training pane drew."""
+    return app.training.position.global_step
+
+
+async def start_training(pilot, app, steps: int = 1) -> None:
+    """F5 on the preset configuration, then wait until the pane has drawn ``steps`` steps."""
     await wait_for_stats(pilot, app)
     await pilot.press("f5")
-    await wait_for(pilot, lambda: app.trainer is not None and app.trainer.global_step > 0, what="first step")
+    await wait_for(pilot, lambda: steps_seen(app) >= steps, what="training steps")
+
+
+async def train_to_end(pilot, app) -> None:
+    """F5 on the tiny configuration, then wait for the run to finish."""
+    await start_training(pilot, app)
     await wait_for(pilot, lambda: not app.training.running, what="training to finish")

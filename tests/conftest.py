@@ -75,3 +75,30 @@ def tiny_corpus(timemachine, tmp_path):
     path = tmp_path / "tiny.txt"
     path.write_text(timemachine.read_text(encoding="utf-8")[:6000], encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def ui_thread_guard(monkeypatch):
+    """The runtime half of "the UI reads no trainer": any attribute of a Trainer read on the main
+    (UI) thread by a method of a widget, screen or app fails the test (tests/test_architecture.py
+    is the static half).  Thread workers, the engine itself and the test's own checks may read it."""
+    import sys
+    import threading
+
+    from textual.dom import DOMNode
+
+    from engine.train import Trainer
+
+    main, reads = threading.main_thread(), []
+
+    def guarded(self, name):
+        if threading.current_thread() is main:
+            caller = sys._getframe(1)
+            if f"{os.sep}tui{os.sep}" in caller.f_code.co_filename \
+                    and issubclass(type(caller.f_locals.get("self")), DOMNode):
+                reads.append(f"{name} in {caller.f_code.co_name} ({caller.f_code.co_filename})")
+        return object.__getattribute__(self, name)
+
+    monkeypatch.setattr(Trainer, "__getattribute__", guarded)
+    yield reads
+    assert not reads, f"the UI thread read the trainer: {reads[:5]}"

@@ -1,7 +1,7 @@
 """What the robustness tests share: a tiny trainer and checkpoint, and the CLI's one-line check."""
 import torch
 
-from engine import TrainConfig, Trainer
+from engine import Trainer, resolve
 from engine.vocab import corpus_from_text
 from tui.cli import main
 
@@ -10,9 +10,9 @@ TEXT = ("the time traveller for so it will be convenient to speak of him was exp
 TINY = dict(hidden=12, steps=5, batch=4, epochs=1, device="cpu", optimizer="adam", lr=0.01, seed=1)
 
 
-def tiny_trainer(text: str = TEXT, token: str = "char", **overrides) -> Trainer:
+def tiny_trainer(text: str = TEXT, token: str = "char", hooks=None, **overrides) -> Trainer:
     corpus, vocab = corpus_from_text(text, token=token)
-    return Trainer(TrainConfig(**{**TINY, "token": token, **overrides}), corpus, vocab, corpus_name="")
+    return Trainer(resolve(**{**TINY, "token": token, **overrides}), corpus, vocab, corpus_name="", hooks=hooks)
 
 
 def tiny_checkpoint(path, **overrides) -> Trainer:

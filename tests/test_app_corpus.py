@@ -25,7 +25,7 @@ def hold_counting(monkeypatch):
 
 async def test_the_bar_follows_the_worker_and_the_ui_answers_meanwhile(tiny_corpus, monkeypatch):
     release = hold_counting(monkeypatch)
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         bar = app.query_one("#corpus-progress", ProgressBar)
         await wait_for(pilot, lambda: bar.total == 2 and bar.progress == 1, what="the progress message")
@@ -44,7 +44,7 @@ async def test_a_newer_corpus_takes_over_from_one_being_prepared(tiny_corpus, tm
     release = hold_counting(monkeypatch)
     other = tmp_path / "other.txt"
     other.write_text("the space machine " * 200, encoding="utf-8")
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         bar = app.query_one("#corpus-progress", ProgressBar)
         await wait_for(pilot, lambda: bar.progress == 1, what="the first corpus's progress")

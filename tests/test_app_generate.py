@@ -30,7 +30,7 @@ def capture_chunks(pane):
 async def test_prefix_streams_the_engines_greedy_text_in_chunks(tiny_corpus):
     from engine.generate import generate
 
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await train_to_end(pilot, app)
         pane = app.query_one(GeneratePane)
@@ -52,7 +52,7 @@ async def test_prefix_streams_the_engines_greedy_text_in_chunks(tiny_corpus):
 
 
 async def test_new_prompt_cancels_old_one_escape_stops_and_up_recalls(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(80, 24)) as pilot:
         await train_to_end(pilot, app)
         app.action_show_view("generate")
@@ -81,7 +81,7 @@ async def test_new_prompt_cancels_old_one_escape_stops_and_up_recalls(tiny_corpu
 
 
 async def test_generating_without_a_model_says_what_to_do(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await type_prompt(pilot, app, "hi")
         await pilot.press("enter")
@@ -91,7 +91,7 @@ async def test_generating_without_a_model_says_what_to_do(tiny_corpus):
 @pytest.mark.parametrize("field,value,message", [("#gen-temperature", "-1", "temperature"),
                                                   ("#gen-length", "", "length")])
 async def test_bad_generation_settings_are_inline_errors(tiny_corpus, field, value, message):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         app.query_one(field).value = value
         await type_prompt(pilot, app, "a")

@@ -14,13 +14,17 @@ from tui.screens.help import HelpScreen
 TRIO = ("#corpus", "#training", "#generate")
 
 
+def shown(widget) -> bool:
+    return all(node.display for node in widget.ancestors_with_self if hasattr(node, "display"))
+
+
 def visible(app, selector: str) -> bool:
     widget = app.query_one(selector)
     return widget.display and widget.region.area > 0
 
 
 async def test_wide_terminal_shows_all_three_panes(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert all(visible(app, s) for s in TRIO)
@@ -30,7 +34,7 @@ async def test_wide_terminal_shows_all_three_panes(tiny_corpus):
 
 
 async def test_small_terminal_shows_one_pane_as_tabs_and_follows_resizes(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert [visible(app, s) for s in TRIO] == [True, False, False]
@@ -47,7 +51,7 @@ async def test_small_terminal_shows_one_pane_as_tabs_and_follows_resizes(tiny_co
 async def test_corpus_pane_shows_the_engines_statistics_and_switches_level(tiny_corpus):
     from engine.stats import corpus_stats
 
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         expected = corpus_stats(str(tiny_corpus), token="char")
@@ -60,7 +64,7 @@ async def test_corpus_pane_shows_the_engines_statistics_and_switches_level(tiny_
 
 
 async def test_bad_corpus_path_is_an_error_and_the_app_stays_up(tiny_corpus, tmp_path):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         source = app.query_one("#corpus-source")
@@ -74,7 +78,7 @@ async def test_bad_corpus_path_is_an_error_and_the_app_stays_up(tiny_corpus, tmp
 
 
 async def test_missing_corpus_at_launch_is_an_error_not_a_crash(tmp_path):
-    app = create_app(corpus=str(tmp_path / "nope.txt"), config=TINY)
+    app = create_app(corpus=str(tmp_path / "nope.txt"), given=TINY)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "no such file" in str(app.query_one("#corpus-error").render()),
                        what="the corpus error")
@@ -83,7 +87,7 @@ async def test_missing_corpus_at_launch_is_an_error_not_a_crash(tmp_path):
 
 
 async def test_help_screen_and_palette_commands(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
@@ -103,9 +107,7 @@ def test_app_module_does_not_import_torch():
 
 
 async def test_forecast_tab_mounts_the_forecast_pane_on_demand(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
-    if not app.has_forecast:
-        pytest.skip("the Forecast pane is optional: its tab exists only when tui/panes/forecast.py does")
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         assert not app.query("#forecast")
         tabs = [tab.id for tab in app.query(Tab)]
@@ -118,3 +120,21 @@ async def test_forecast_tab_mounts_the_forecast_pane_on_demand(tiny_corpus):
             await pilot.press("f2")
         await pilot.pause()
         assert all(visible(app, s) for s in TRIO) and not visible(app, "#forecast")
+
+
+@pytest.mark.parametrize("size, tab", [((120, 40), "forecast"), ((80, 24), "corpus"), ((80, 24), "paths")])
+async def test_a_tab_switch_takes_the_focus_from_the_pane_it_hides(tiny_corpus, size, tab):
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
+    async with app.run_test(size=size) as pilot:
+        await wait_for_stats(pilot, app)
+        app.query_one("#tabs").active = "tab-generate"
+        await wait_for(pilot, lambda: visible(app, "#generate"), what="the Generate tab")
+        prompt = app.query_one("#gen-prompt")
+        prompt.focus()
+        await pilot.pause()
+        app.query_one("#tabs").active = f"tab-{tab}"  # the Generate pane is hidden now
+        await wait_for(pilot, lambda: app.query(f"#{tab}") and not visible(app, "#generate"), what="the tab")
+        await wait_for(pilot, lambda: app.focused is None or shown(app.focused), what="the focus to leave", timeout=3)
+        before = prompt.value
+        await pilot.press("x", "y")
+        assert prompt.value == before  # its keys no longer reach the hidden prompt

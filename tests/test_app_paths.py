@@ -1,10 +1,9 @@
 """The Paths and Batches tabs, with a training worker running, at 120x40 and 80x24."""
-import dataclasses
-
 import pytest
 import torch
-from app_support import TINY, wait_for, wait_for_stats
+from app_support import TINY, start_training, wait_for
 
+from engine.config import resolve
 from engine.corpus import read_source
 from engine.gradient_paths import bptt_paths, corpus_row, path_shares, truncation_dropped
 from engine.minibatches import first_minibatches
@@ -13,18 +12,13 @@ from tui.app import create_app
 from tui.commands import RnnplayCommands
 from tui.widgets.path_heatmap import PathHeatmap
 
-LONG = dataclasses.replace(TINY, epochs=1000)  # trains until stopped
+LONG = dict(TINY, epochs=1000)  # trains until stopped
+pytestmark = pytest.mark.usefixtures("ui_thread_guard")
 
 
 @pytest.fixture(autouse=True)
 def quick_refresh(monkeypatch):
     monkeypatch.setattr("tui.panes.paths.REFRESH", 1.0)
-
-
-async def start_training(pilot, app):
-    await wait_for_stats(pilot, app)
-    await pilot.press("f5")
-    await wait_for(pilot, lambda: app.trainer is not None and app.trainer.global_step > 0, what="first step")
 
 
 async def show(pilot, app, view):
@@ -40,12 +34,9 @@ async def stop_training(pilot, app):
 
 
 async def paused(pilot, app):
-    """Pause, and wait until the minibatch under way is done."""
+    """Pause, and wait until the training thread waits."""
     await pilot.press("f6")
-    step = -1
-    while step != app.trainer.global_step:
-        step = app.trainer.global_step
-        await pilot.pause(0.3)
+    await wait_for(pilot, lambda: app.training.paused, what="the pause")
 
 
 def expected_C(app, row):
@@ -61,7 +52,7 @@ def rendered(app, selector):
 
 
 async def test_paths_follow_training_and_read_out_the_cell_under_the_cursor(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=(120, 40)) as pilot:
         await start_training(pilot, app)
         pane = await show(pilot, app, "paths")
@@ -101,8 +92,8 @@ async def test_paths_follow_training_and_read_out_the_cell_under_the_cursor(tiny
 
 
 async def test_paths_at_80x24_scroll_to_the_cursor_and_switch_layers(tiny_corpus):
-    config = dataclasses.replace(LONG, cell="gru", layers=2, dropout=0.0, steps=30)
-    app = create_app(corpus=str(tiny_corpus), config=config)
+    config = dict(LONG, cell="gru", layers=2, dropout=0.0, steps=30)
+    app = create_app(corpus=str(tiny_corpus), given=config)
     async with app.run_test(size=(80, 24)) as pilot:
         await start_training(pilot, app)
         pane = await show(pilot, app, "paths")
@@ -126,7 +117,7 @@ async def test_paths_at_80x24_scroll_to_the_cursor_and_switch_layers(tiny_corpus
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 async def test_batches_show_the_iterators_rows_and_redraw(tiny_corpus, size):
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=size) as pilot:
         await start_training(pilot, app)
         pane = await show(pilot, app, "batches")
@@ -135,7 +126,7 @@ async def test_batches_show_the_iterators_rows_and_redraw(tiny_corpus, size):
         def rows(result):
             return [[row.X for row in minibatch] for minibatch in result.minibatches]
 
-        want = first_minibatches(corpus, TINY.batch, TINY.steps, "random", 3, seed=TINY.seed)
+        want = first_minibatches(corpus, TINY["batch"], TINY["steps"], "random", 3, seed=TINY["seed"])
         assert rows(pane.result) == [[row.X for row in minibatch] for minibatch in want]
         text = rendered(app, "#batches-rows")
         x, y = pane.result.texts[(0, 0)]
@@ -145,14 +136,14 @@ async def test_batches_show_the_iterators_rows_and_redraw(tiny_corpus, size):
         app.query_one("#batches-iter").value = "sequential"
         await wait_for(pilot, lambda: pane.result.iterator == "sequential", what="sequential minibatches")
         second = pane.result.minibatches[1]
-        assert all(row.continues and row.start == above.start + TINY.steps
+        assert all(row.continues and row.start == above.start + TINY["steps"]
                    for row, above in zip(second, pane.result.minibatches[0]))
         assert "continues row 1 of minibatch 1" in rendered(app, "#batches-rows")
         assert "carried across minibatches" in rendered(app, "#batches-title")
         # New draw: another offset, the same iterator with the next seed
         app.query_one("#batches-redraw").press()
         await wait_for(pilot, lambda: pane.result.draw == 1, what="a new draw")
-        redrawn = first_minibatches(corpus, TINY.batch, TINY.steps, "sequential", 3, seed=TINY.seed + 1)
+        redrawn = first_minibatches(corpus, TINY["batch"], TINY["steps"], "sequential", 3, seed=TINY["seed"] + 1)
         assert rows(pane.result) == [[row.X for row in minibatch] for minibatch in redrawn]
         # a bad value is a one-line error; the last minibatches stay
         count = app.query_one("#batches-count")
@@ -165,7 +156,7 @@ async def test_batches_show_the_iterators_rows_and_redraw(tiny_corpus, size):
 
 
 async def test_the_palette_opens_both_views(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(80, 24)) as pilot:
         provider = RnnplayCommands(app.screen)
         titles = [hit.text async for hit in provider.discover()]
@@ -200,16 +191,16 @@ def test_the_worker_cuts_long_runs_to_128_steps_and_skips_unmoved_weights(tiny_c
     monkeypatch.setattr(paths, "get_current_worker", lambda: _Worker())
     text = open_source(str(tiny_corpus))
     corpus, vocab = corpus_from_text(read_source(str(tiny_corpus)).text)
-    trainer = Trainer(dataclasses.replace(TINY, steps=130, hidden=4), corpus, vocab)
+    trainer = Trainer(resolve(TINY, steps=130, hidden=4), corpus, vocab)
     pane = _Pane()
-    paths.compute_paths(pane, trainer, text, 3, -1)
+    paths.compute_paths(pane, 1, trainer, text, 3, -1)
     (result,) = pane.posted
     assert (len(result.C), result.run_steps, result.row, result.start) == (128, 130, 3, 3 * 128)
     assert len(result.dropped) == 128 and result.overall[10] == pytest.approx(
         truncation_dropped(torch.tensor(result.C), 10)[1])
-    paths.compute_paths(pane, trainer, text, 3, -1, unless_at=trainer.global_step)
+    paths.compute_paths(pane, 1, trainer, text, 3, -1, unless_at=trainer.global_step)
     assert len(pane.posted) == 1  # paused or stopped: nothing new to show
-    paths.compute_paths(pane, trainer, text, 10 ** 6, -1)
+    paths.compute_paths(pane, 1, trainer, text, 10 ** 6, -1)
     assert pane.posted[-1].row == pane.posted[-1].rows - 1  # a row past the end shows the last
 
 

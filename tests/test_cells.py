@@ -4,13 +4,14 @@ import json
 import pytest
 import torch
 
-from engine import CheckpointError, ConfigError, TrainConfig, Trainer
+from engine import CheckpointError, ConfigError, Trainer, resolve
 from engine.cells import MODELS, build_model
 from engine.checkpoint import load_model
 from engine.checkpoint_file import read_checkpoint, write_checkpoint
 from engine.config import CELL_DEFAULTS
 from engine.generate import generate
 from engine.metrics import evaluate_perplexity
+from engine.train import split_corpus
 from engine.vocab import corpus_from_text
 from tui.cli import main
 
@@ -26,11 +27,7 @@ def make_trainer(cell, **overrides):
     values = dict(cell=cell, hidden=12, layers=2, dropout=0.2, steps=5, batch=4, epochs=1, device="cpu", seed=1)
     values.update(overrides)
     corpus, vocab = corpus_from_text(TEXT)
-    return Trainer(TrainConfig(**values), corpus, vocab, corpus_name="")
-
-
-def states(state):
-    return state if isinstance(state, tuple) else (state,)
+    return Trainer(resolve(**values), corpus, vocab, corpus_name="")
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -43,7 +40,8 @@ def test_trainer_trains_each_cell_with_dropout_off_while_validating(cell):
     epoch = records[-1]
     assert epoch.val_perplexity is not None and 1 < epoch.val_perplexity < 40
     trainer.model.eval()  # the validation figure is deterministic: no dropout in it
-    assert evaluate_perplexity(trainer.model, trainer._val, trainer.device) == pytest.approx(epoch.val_perplexity)
+    _, val = split_corpus(corpus_from_text(TEXT)[0], trainer.config.val_fraction)
+    assert evaluate_perplexity(trainer.model, val, trainer.device) == pytest.approx(epoch.val_perplexity)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -52,14 +50,15 @@ def test_sequential_state_is_carried_and_checkpointed_for_each_cell(cell, tmp_pa
     run = trainer.run()
     for _ in range(3):
         next(run)
-    trainer.stop()
-    list(run)
-    assert all(not s.requires_grad for s in states(trainer._state))
+    run.close()
+    carried = {k: v for k, v in trainer.state_dict()[0].items() if k.startswith("state.")}
+    assert sorted(carried) == (["state.c", "state.h"] if cell == "lstm" else ["state.h"])
+    assert all(not s.requires_grad for s in carried.values())
     path = tmp_path / f"{cell}.safetensors"
     trainer.save(path)
-    again = Trainer.load(path, corpus=trainer._corpus)
-    for a, b in zip(states(trainer._state), states(again._state)):
-        assert torch.equal(a, b)
+    again = Trainer.load(path, corpus=corpus_from_text(TEXT)[0])
+    for key, value in carried.items():
+        assert torch.equal(value, again.state_dict()[0][key])
     for (name, p), (name2, q) in zip(trainer.model.named_parameters(), again.model.named_parameters()):
         assert name == name2 and torch.equal(p, q)
     assert list(trainer.run())[-1].val_perplexity == pytest.approx(list(again.run())[-1].val_perplexity)
@@ -119,13 +118,13 @@ def test_gradient_flow_reaches_further_back_in_gated_cells_at_the_books_initiali
 
 def test_cell_defaults_and_validation():
     for cell, defaults in CELL_DEFAULTS.items():
-        config = TrainConfig(cell=cell)
+        config = resolve(cell=cell)
         assert all(getattr(config, k) == v for k, v in defaults.items())
-    assert TrainConfig(cell="lstm", hidden=64).hidden == 64 and TrainConfig().cell == "rnn"
+    assert resolve(cell="lstm", hidden=64).hidden == 64 and resolve().cell == "rnn"
     for field, value in (("cell", "tree"), ("layers", 0), ("dropout", 1.0), ("dropout", -0.1),
                          ("weight_decay", -1.0)):
         with pytest.raises(ConfigError, match=field):
-            TrainConfig(**{field: value}).validate()
+            resolve(**{field: value}).validate()
 
 
 SMALL = ["--corpus", "timemachine", "--max-tokens", "3000", "--hidden", "16", "--steps", "10", "--batch", "8",

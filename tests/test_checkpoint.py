@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from engine import CheckpointError, TrainConfig, Trainer
+from engine import CheckpointError, Trainer, resolve
 from engine.checkpoint import load_model
 from engine.checkpoint_file import read_checkpoint, safetensors_bytes, write_checkpoint
 from engine.vocab import corpus_from_text
@@ -20,7 +20,7 @@ def trained(tmp_path, **overrides):
     corpus, vocab = corpus_from_text(TEXT)
     values = dict(hidden=12, steps=5, batch=4, epochs=1, device="cpu", optimizer="adam", lr=0.01)
     values.update(overrides)
-    trainer = Trainer(TrainConfig(**values), corpus, vocab, corpus_name="")
+    trainer = Trainer(resolve(**values), corpus, vocab, corpus_name="")
     list(trainer.run())
     path = tmp_path / "run.safetensors"
     trainer.save(path)
@@ -35,7 +35,8 @@ def test_round_trip_keeps_weights_vocabulary_configuration_and_progress(tmp_path
     assert meta["config"]["hidden"] == 12 and meta["config"]["optimizer"] == "adam"
     assert all(torch.equal(p, q) for p, q in zip(model.params, trainer.model.params))
     best, _, _ = load_model(path)
-    assert all(torch.equal(p, q) for p, q in zip(best.params, trainer._best_params))
+    tensors, _ = trainer.state_dict()
+    assert all(torch.equal(p, tensors[f"best.{name}"]) for name, p in best.named_parameters())
     again = Trainer.load(path, corpus=corpus)
     assert (again.epoch, again.global_step, again.best_val_perplexity) == \
            (trainer.epoch, trainer.global_step, trainer.best_val_perplexity)
@@ -47,7 +48,7 @@ def test_resume_reads_a_builtin_corpus_again_and_checks_it(timemachine, tmp_path
     from engine.tokenfile import load_corpus
 
     corpus, vocab = load_corpus("timemachine", max_tokens=2000)
-    config = TrainConfig(hidden=8, steps=5, batch=4, epochs=1, max_tokens=2000, device="cpu")
+    config = resolve(hidden=8, steps=5, batch=4, epochs=1, max_tokens=2000, device="cpu")
     trainer = Trainer(config, corpus, vocab, corpus_name="timemachine")
     trainer.save(tmp_path / "tm.safetensors")
     assert Trainer.load(tmp_path / "tm.safetensors").corpus_name == "timemachine"
@@ -56,9 +57,9 @@ def test_resume_reads_a_builtin_corpus_again_and_checks_it(timemachine, tmp_path
 
 
 def test_a_failed_save_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
-    trainer, path, _ = trained(tmp_path)
+    _, path, corpus = trained(tmp_path)
     before = path.read_bytes()
-    trainer.config.epochs = 2
+    trainer = Trainer.load(path, corpus=corpus, changes={"epochs": 2})
     list(trainer.run())
 
     def crash(src, dst):

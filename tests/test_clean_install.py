@@ -88,7 +88,7 @@ NO_NUMPY = textwrap.dedent("""
     from tui.app import create_app
 
     async def app_save():  # train in the app, then Ctrl+S and Enter on the offered path
-        app = create_app(corpus=corpus, config=TINY)
+        app = create_app(corpus=corpus, given=TINY)
         async with app.run_test(size=(120, 40)) as pilot:
             await train_to_end(pilot, app)
             await pilot.press("ctrl+s")

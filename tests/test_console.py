@@ -27,7 +27,7 @@ def test_the_app_without_a_terminal_says_so_in_one_line(tiny_corpus, stdin):
     assert proc.returncode == 2 and out == "started\n"
     assert err.splitlines() == [
         "rnnplay: the app needs a terminal (its input or output is not one); for scripts and pipes use rnnplay "
-        "prepare, train, generate, stats, forecast, compare or info (see rnnplay --help)"]
+        "prepare, train, log, generate, stats, forecast, compare or info (see rnnplay --help)"]
 
 
 # From "started", Python still finds and runs the few lines of tui/cli.py before main() begins (a

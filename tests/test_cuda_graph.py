@@ -5,9 +5,9 @@ match the eager step (marked ``cuda``, run by benchmarks/gpu_check.sh)."""
 import pytest
 import torch
 
-from engine import TrainConfig, Trainer
+from engine import Trainer, TrainingError, resolve
 from engine.kernels import cuda_graph
-from engine.train import StepRecord
+from engine.train import MAX_BAD_STEPS, StepRecord
 from engine.vocab import corpus_from_text
 
 TEXT = ("the time traveller for so it will be convenient to speak of him was expounding a recondite "
@@ -22,7 +22,7 @@ def trainer(graph: bool, device="cpu", **overrides):
                   seed=3, val_fraction=0.0)
     values.update(overrides)
     corpus, vocab = corpus_from_text(TEXT)
-    return Trainer(TrainConfig(**values), corpus, vocab, cuda_graph=graph)
+    return Trainer(resolve(**values), corpus, vocab, cuda_graph=graph)
 
 
 def run(t, steps=12):
@@ -50,8 +50,8 @@ def assert_same_training(a, b, tol=1e-5):
 def test_the_graph_body_trains_as_the_eager_step_does(overrides):
     graphed, eager = trainer(True, **overrides), trainer(False, **overrides)
     assert_same_training(graphed, eager)
-    assert graphed._graph is not None and graphed._graph.graph is None  # the CPU: the body, no capture
-    assert eager._graph is None
+    assert graphed.step_graph is not None and graphed.step_graph.graph is None  # the CPU: the body, no capture
+    assert eager.step_graph is None
 
 
 def test_a_non_finite_step_is_skipped_as_the_eager_trainer_skips_it():
@@ -65,12 +65,14 @@ def test_a_non_finite_step_is_skipped_as_the_eager_trainer_skips_it():
             t.model.W_hh[0, 0] = float("nan")
         (record,) = run(t, 1)
         assert record[0] != record[0] or record[1] != record[1]  # a NaN loss or norm
-        assert t._state is None
+        assert "state.h" not in t.state_dict()[0]  # a NaN state is not carried into the next minibatch
         for k, v in t.optimizer.state[0].items():  # no update: moments and step count kept
             torch.testing.assert_close(v.cpu(), moments[k].cpu(), equal_nan=True)
         for p, q in zip(t.model.params[2:], before[2:]):
             torch.testing.assert_close(p.detach(), q)
-        results.append([g.clone() for g in t._good_params])  # the weights before the last finite step
+        with pytest.raises(TrainingError, match="diverged"):  # every later step is NaN too
+            run(t, MAX_BAD_STEPS)
+        results.append([p.detach().clone() for p in t.model.params])  # put back: the weights before the last finite step
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
@@ -108,4 +110,4 @@ def test_a_checkpoint_of_a_graphed_run_holds_its_whole_state(tmp_path):
 def test_the_replayed_graph_trains_as_the_eager_step_does_on_cuda(overrides):
     graphed, eager = trainer(True, "cuda", **overrides), trainer(False, "cuda", **overrides)
     assert_same_training(graphed, eager, tol=1e-4)
-    assert graphed._graph.graph is not None  # captured and replayed
+    assert graphed.step_graph.graph is not None  # captured and replayed

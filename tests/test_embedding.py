@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from engine import ConfigError, TrainConfig, Trainer
+from engine import ConfigError, Trainer, resolve
 from engine.checkpoint import load_model
 from engine.checkpoint_file import read_checkpoint, write_checkpoint
 from engine.vocab import corpus_from_text
@@ -18,17 +18,17 @@ def trainer(**overrides):
     values = dict(cell="lstm", hidden=16, steps=5, batch=4, epochs=1, device="cpu", seed=1)
     values.update(overrides)
     corpus, vocab = corpus_from_text(TEXT)
-    return Trainer(TrainConfig(**values), corpus, vocab)
+    return Trainer(resolve(**values), corpus, vocab)
 
 
 def test_gated_cells_default_to_an_embedding_and_the_rnn_refuses_one():
-    assert TrainConfig(cell="lstm").embed == 64 and TrainConfig(cell="gru").embed == TrainConfig().embed == 0
+    assert resolve(cell="lstm").embed == 64 and resolve(cell="gru").embed == resolve().embed == 0
     assert trainer(embed=8).model.W_e.shape == (len(corpus_from_text(TEXT)[1]), 8)
     assert not hasattr(trainer(embed=0).model, "W_e")
     with pytest.raises(ConfigError, match="embed 8: the book's RNN reads one-hot vectors"):
-        TrainConfig(cell="rnn", embed=8).validate()
+        resolve(cell="rnn", embed=8).validate()
     with pytest.raises(ConfigError, match="embed -1: must be a whole number"):
-        TrainConfig(cell="gru", embed=-1).validate()
+        resolve(cell="gru", embed=-1).validate()
 
 
 def test_a_checkpoint_keeps_its_embedding_and_one_from_before_the_option_loads_as_one_hot(tmp_path):

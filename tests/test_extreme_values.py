@@ -132,8 +132,8 @@ def test_max_tokens_zero_or_less_is_the_whole_text_as_help_says(corpus_file, tmp
 def test_the_train_summary_is_strict_json_even_holding_nan(corpus_file, monkeypatch, capsys):
     import tui.cmd_train
 
-    real = tui.cmd_train.RunLog.summary
-    monkeypatch.setattr(tui.cmd_train.RunLog, "summary",
+    real = tui.cmd_train.Tally.summary
+    monkeypatch.setattr(tui.cmd_train.Tally, "summary",
                         lambda self, path: {**real(self, path), "train_perplexity": float("nan"),
                                             "grad_norm_mean": float("inf")})
     assert cli(["train", "--corpus", corpus_file, *TINY, "--json"]) == 0

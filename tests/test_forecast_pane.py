@@ -10,6 +10,7 @@ from textual.app import App
 from textual.widgets import Input, Static
 from textual_plotext import PlotextPlot
 
+import assets
 import engine.forecast
 from engine.errors import TrainingError
 from tui.panes.forecast import ForecastPane
@@ -18,6 +19,8 @@ SIZE = (130, 42)
 
 
 class PaneApp(App):
+    CSS_PATH = str(assets.path("rnnplay.tcss"))  # the pane's layout is in the app's stylesheet
+
     def __init__(self):
         super().__init__()
         self.notes: list[str] = []

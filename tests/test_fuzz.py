@@ -14,7 +14,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import TrainConfig, Trainer
+from engine import Trainer, resolve
 from engine.checkpoint import load_model
 from engine.checkpoint_file import read_checkpoint, write_checkpoint
 from engine.corpus import preprocess, read_text_file
@@ -72,11 +72,11 @@ def seed_checkpoint(path: Path):
     of its second epoch, so it holds every kind of state (best weights, Adam's moments, the
     epoch's random state, the carried hidden state)."""
     corpus, vocab = corpus_from_text("the time traveller for so it will be convenient to speak of him " * 3)
-    config = TrainConfig(hidden=6, steps=4, batch=2, epochs=3, iterator="sequential", device="cpu")
+    config = resolve(hidden=6, steps=4, batch=2, epochs=3, iterator="sequential", device="cpu")
     trainer = Trainer(config, corpus, vocab)
     for record in trainer.run():
         if record.epoch == 2 and getattr(record, "step", 0) == 3:
-            trainer.stop()
+            break
     trainer.save(path)
     return corpus
 

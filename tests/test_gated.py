@@ -355,12 +355,12 @@ def test_same_logits_and_gradients_on_cuda_and_cpu(cls):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_gated_cell_trains_and_generates_on_cuda():
     from engine import generate
-    from engine.config import TrainConfig
+    from engine.config import resolve
     from engine.train import Trainer
     from engine.vocab import corpus_from_text
 
     corpus, vocab = corpus_from_text("the time traveller was expounding a recondite matter to us " * 20)
-    trainer = Trainer(TrainConfig(cell="lstm", hidden=32, steps=8, batch=4, epochs=2, device="cuda"),
+    trainer = Trainer(resolve(cell="lstm", hidden=32, steps=8, batch=4, epochs=2, device="cuda"),
                       corpus, vocab)
     records = list(trainer.run())
     assert trainer.model.W_hq.is_cuda and records[-1].val_perplexity < len(vocab)

@@ -11,7 +11,7 @@ def status(pane) -> str:
 
 
 async def test_beam_mode_shows_the_best_text_and_every_candidate_with_its_score(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(80, 24)) as pilot:
         await train_to_end(pilot, app)
         app.action_show_view("generate")
@@ -36,7 +36,7 @@ async def test_beam_mode_shows_the_best_text_and_every_candidate_with_its_score(
 
 
 async def test_greedy_output_shows_its_log_probability(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await train_to_end(pilot, app)
         pane = app.query_one(GeneratePane)

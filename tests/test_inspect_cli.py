@@ -6,7 +6,7 @@ import torch
 
 from engine.beam import beam_search
 from engine.checkpoint import load_model
-from engine.config import TrainConfig
+from engine.config import resolve
 from engine.corpus import read_source
 from engine.inspect import read_text
 from engine.saliency import saliency_of
@@ -23,7 +23,7 @@ TEXT = "the time traveller smiled and said so"
 @pytest.fixture
 def checkpoint(timemachine, tmp_path):
     """A tiny LSTM trained for one epoch on the first 2,000 characters of The Time Machine."""
-    config = TrainConfig(cell="lstm", hidden=8, embed=4, layers=1, dropout=0.0, steps=8, batch=4, epochs=1,
+    config = resolve(cell="lstm", hidden=8, embed=4, layers=1, dropout=0.0, steps=8, batch=4, epochs=1,
                          max_tokens=2000, optimizer="sgd", lr=1.0, device="cpu")
     corpus, vocab = corpus_from_text(read_source("timemachine").text, max_tokens=2000)
     trainer = Trainer(config, corpus, vocab, corpus_name="timemachine")

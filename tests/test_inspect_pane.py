@@ -3,11 +3,11 @@ or a corpus span with the current weights, draws the engine's own numbers, follo
 stays responsive."""
 import io
 import time
-from dataclasses import replace
 
+import app_support
 import pytest
 import torch
-from app_support import TINY, wait_for, wait_for_stats
+from app_support import TINY, wait_for
 from rich.console import Console
 
 from engine.inspect import read_text, shown_values
@@ -16,7 +16,9 @@ from tui.app import create_app
 from tui.panes.inspect import InspectPane
 from tui.widgets.token_view import TokenView, diverging, heat, probability
 
-LONG = replace(TINY, epochs=10_000, cell="lstm", hidden=12, embed=4)  # trains until the test stops it
+# trains until the test stops it; given, so the form keeps them when it shows the LSTM
+LONG = dict(TINY, epochs=10_000, cell="lstm", hidden=12, embed=4, layers=1, dropout=0.0, schedule="constant")
+pytestmark = pytest.mark.usefixtures("ui_thread_guard")
 TEXT = 'the time traveller said "so it is" and smiled'
 
 
@@ -24,27 +26,23 @@ TEXT = 'the time traveller said "so it is" and smiled'
 def gil_friendly_training(monkeypatch):
     """A tiny model's training step is mostly Python, holding the GIL that the UI thread needs (a
     real model's steps run in torch kernels, which release it; here every key press would wait
-    seconds): each step also sleeps 20 ms, so that training runs at about 40 steps a second."""
-    from engine.train import Trainer
+    seconds): each minibatch also waits 20 ms (a TrainHooks batch hook on the app's trainers), so
+    that training runs at about 40 steps a second."""
+    from engine.train import Trainer, TrainHooks
 
-    real = Trainer._train_step
-
-    def step(self, X, Y):
+    def slowly(X, Y):
         time.sleep(0.02)
-        return real(self, X, Y)
+        return X, Y
 
-    monkeypatch.setattr(Trainer, "_train_step", step)
+    class SlowTrainer(Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs, hooks=TrainHooks(batch=slowly))
+
+    monkeypatch.setattr("tui.training_worker.trainer_class", lambda: SlowTrainer)
 
 
 async def start_training(pilot, app):
-    await wait_for_stats(pilot, app)
-    # choosing the LSTM in the form refilled its defaults (512 units): tiny ones again
-    for name, value in {"hidden": "12", "layers": "1", "embed": "4", "batch": "4", "dropout": "0",
-                        "lr": "1", "optimizer": "sgd", "schedule": "constant"}.items():
-        app.query_one(f"#field-{name}").value = value
-    await pilot.pause()
-    await pilot.press("f5")
-    await wait_for(pilot, lambda: app.trainer is not None and app.trainer.global_step > 2, what="training steps")
+    await app_support.start_training(pilot, app, steps=3)
 
 
 async def open_inspect(pilot, app) -> InspectPane:
@@ -76,7 +74,7 @@ def rendered(widget) -> str:
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 async def test_reads_a_text_while_training_runs_and_draws_the_engines_numbers(tiny_corpus, size):
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=size) as pilot:
         await start_training(pilot, app)
         pane = await open_inspect(pilot, app)
@@ -124,7 +122,7 @@ async def test_reads_a_text_while_training_runs_and_draws_the_engines_numbers(ti
 
 async def test_saliency_follows_the_cursor_and_ranked_units_can_be_picked(tiny_corpus, monkeypatch):
     monkeypatch.setattr("tui.panes.inspect.REFRESH", 3600)  # one reading throughout: the numbers hold still
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=(120, 40)) as pilot:
         await start_training(pilot, app)
         pane = await open_inspect(pilot, app)
@@ -161,7 +159,7 @@ async def test_saliency_follows_the_cursor_and_ranked_units_can_be_picked(tiny_c
 
 async def test_corpus_span_refresh_while_training_and_errors(tiny_corpus, monkeypatch):
     monkeypatch.setattr("tui.panes.inspect.REFRESH", 0.2)
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=(80, 24)) as pilot:
         pane = await open_inspect(pilot, app)
         pane.query_one("#inspect-text").value = "no model"
@@ -207,7 +205,7 @@ async def test_f1_on_the_pane_opens_help_at_its_section_and_the_palette_finds_it
     from tui.screens.help import HelpScreen
 
     assert any(action == "show_view('inspect')" for _, _, action in COMMANDS)
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_inspect(pilot, app)
         await pilot.press("f1")
@@ -229,7 +227,7 @@ async def test_the_pane_answers_keys_while_a_reading_is_under_way(tiny_corpus, m
         return real(*args, **kwargs)
 
     monkeypatch.setattr(engine.inspect, "read_text", held)
-    app = create_app(corpus=str(tiny_corpus), config=LONG)
+    app = create_app(corpus=str(tiny_corpus), given=LONG)
     async with app.run_test(size=(80, 24)) as pilot:
         await start_training(pilot, app)
         pane = await open_inspect(pilot, app)

@@ -9,6 +9,7 @@ import engine.checkpoint_file
 from engine import CheckpointError, Trainer
 from engine.checkpoint import load_model
 from engine.checkpoint_file import MAX_CHECKPOINT_BYTES
+from engine.config import resolve
 from engine.tokenfile import load_corpus
 from robustness_support import cli, fails_in_one_line, tiny_checkpoint
 from tui.app import create_app
@@ -22,7 +23,7 @@ TRIO = ("#corpus", "#training", "#generate")
 
 def saved_run(corpus_file, path, steps: int = 3) -> Trainer:
     corpus, vocab = load_corpus(str(corpus_file))
-    trainer = Trainer(TINY, corpus, vocab, corpus_name=str(corpus_file))
+    trainer = Trainer(resolve(TINY), corpus, vocab, corpus_name=str(corpus_file))
     run = trainer.run()
     for _ in range(steps):
         next(run)
@@ -50,8 +51,9 @@ async def test_checkpoint_with_corpus_reads_the_moved_text(tiny_corpus, tmp_path
     tiny_corpus.rename(moved)
     app = create_app(checkpoint=str(path), corpus=str(moved))
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.trainer is not None, what="the checkpoint")
-        assert app.trainer.global_step == trained.global_step and app.trainer.corpus_name == str(moved)
+        await wait_for(pilot, lambda: app.training.info is not None, what="the checkpoint")
+        info = app.training.info
+        assert info.global_step == trained.global_step and info.corpus_name == str(moved)
         await wait_for(pilot, lambda: app.corpus_text is not None and app.corpus_text.name == str(moved),
                        what="the moved text's statistics")
         await app.workers.wait_for_complete()
@@ -82,7 +84,7 @@ DIALOGS = {"help": HelpScreen, "quit": lambda: quit_dialog("where"), "path": lam
 
 
 async def test_a_resize_under_a_dialog_reaches_the_main_screens_layout(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         main = app.screen
@@ -135,7 +137,7 @@ ODD = ["", "abc", "1e999", "nan", "-inf", "9" * 5000, "0x10", "1_0_", "١٢", " 
 
 
 async def test_any_text_in_a_number_field_is_a_one_line_error_or_a_value(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         form = app.query_one(TrainForm)
@@ -155,22 +157,22 @@ async def test_any_text_in_a_number_field_is_a_one_line_error_or_a_value(tiny_co
                     app.training.stop()
                     await wait_for(pilot, lambda: not app.training.running, what="stop")
                     app.training._discard()
-                form.fill(TINY)
+                form.fill(resolve(TINY), TINY)
 
 
 async def test_an_unexpected_error_in_the_forms_is_not_taken_for_a_bad_value(tiny_corpus, monkeypatch):
-    def broken(self, base):
+    def broken(self):
         raise RuntimeError("a bug, not a value")
 
     monkeypatch.setattr(TrainForm, "config", broken)
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     with pytest.raises(RuntimeError, match="a bug, not a value"):
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for_stats(pilot, app)
             await pilot.press("f5")
             await pilot.pause()
     monkeypatch.setattr(GeneratePane, "settings", lambda self: 1 / 0)
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     with pytest.raises(ZeroDivisionError):
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for_stats(pilot, app)

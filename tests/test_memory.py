@@ -6,7 +6,7 @@ from app_support import TINY, wait_for, wait_for_stats
 
 import engine.checkpoint
 import engine.train
-from engine import CheckpointError, ConfigError, TrainConfig, Trainer
+from engine import CheckpointError, ConfigError, Trainer, resolve
 from engine.cells import build_model, count_parameters
 from engine.checkpoint import load_model
 from engine.checkpoint_file import MAX_CHECKPOINT_BYTES, read_checkpoint, write_checkpoint
@@ -45,14 +45,14 @@ def test_a_model_that_cannot_fit_is_refused_before_it_is_built_naming_what_to_lo
     never_built(monkeypatch)
     monkeypatch.setattr(engine.train, "available_memory", lambda device: SMALL)
     corpus, vocab = corpus_from_text(TEXT * 1000)
-    config = TrainConfig(**sizes, epochs=1, device="cpu", val_fraction=0)
+    config = resolve(**sizes, epochs=1, device="cpu", val_fraction=0)
     with pytest.raises(ConfigError, match=f"this model needs about .* is available; {lower}"):
         Trainer(config, corpus, vocab)
 
 
 def test_the_estimate_is_compared_with_the_memory_available(monkeypatch):
     corpus, vocab = corpus_from_text(TEXT)
-    config = TrainConfig(hidden=64, steps=5, batch=4, epochs=1, device="cpu")
+    config = resolve(hidden=64, steps=5, batch=4, epochs=1, device="cpu")
     needed = training_estimate(config, len(vocab)).total
     monkeypatch.setattr(engine.train, "available_memory", lambda device: needed - 1)
     with pytest.raises(ConfigError, match=f"and {needed / 1e6 - 1e-6:.0f} MB is available"):
@@ -65,7 +65,7 @@ def test_a_model_whose_checkpoint_would_pass_the_cap_is_refused(monkeypatch):
     monkeypatch.setattr(engine.train, "available_memory", lambda device: 10 ** 15)  # a machine that could
     never_built(monkeypatch)
     corpus, vocab = corpus_from_text(TEXT)
-    config = TrainConfig(cell="gru", hidden=4096, layers=4, batch=4, steps=8, epochs=1, device="cpu")
+    config = resolve(cell="gru", hidden=4096, layers=4, batch=4, steps=8, epochs=1, device="cpu")
     assert training_estimate(config, len(vocab)).checkpoint_bytes > MAX_CHECKPOINT_BYTES
     with pytest.raises(ConfigError, match=f"over the {MAX_CHECKPOINT_BYTES:,}-byte cap for checkpoints; lower "
                                           f"--hidden or --layers"):
@@ -89,7 +89,7 @@ def test_a_failed_allocation_while_building_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(engine.checkpoint, "build_model", no_memory)
     corpus, vocab = corpus_from_text(TEXT)
     with pytest.raises(ConfigError, match="^out of memory while building the model; lower --hidden or --layers$"):
-        Trainer(TrainConfig(hidden=8, steps=5, batch=4, device="cpu"), corpus, vocab)
+        Trainer(resolve(hidden=8, steps=5, batch=4, device="cpu"), corpus, vocab)
     with pytest.raises(ConfigError, match="^out of memory while building the checkpoint's model; use a machine"):
         load_model(path)
 
@@ -127,7 +127,7 @@ def test_rnnplay_train_refuses_a_model_too_large_in_one_line(tmp_path, capsys):
 
 
 async def test_the_apps_form_goes_through_the_same_check(tiny_corpus):
-    app = create_app(corpus=str(tiny_corpus), config=TINY)
+    app = create_app(corpus=str(tiny_corpus), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_stats(pilot, app)
         app.query_one("#field-cell").value = "lstm"

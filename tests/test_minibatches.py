@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import engine.train
-from engine.config import TrainConfig
+from engine.config import resolve
 from engine.data import seq_data_iter_random, seq_data_iter_sequential
 from engine.errors import ConfigError
 from engine.minibatches import first_minibatches, tokens_text
@@ -70,7 +70,7 @@ def test_the_trainer_is_fed_the_previewed_minibatches(iterator, monkeypatch):
 
     monkeypatch.setattr(engine.train, f"seq_data_iter_{iterator}", noted(ITERATORS[iterator]))
     corpus = text_corpus()
-    config = TrainConfig(hidden=4, steps=6, batch=3, epochs=1, seed=11, iterator=iterator, device="cpu")
+    config = resolve(hidden=4, steps=6, batch=3, epochs=1, seed=11, iterator=iterator, device="cpu")
     trainer = Trainer(config, corpus, Vocab([str(i) for i in range(20)]))
     next(trainer.run())
     first_epoch = fed[-1]

@@ -90,7 +90,7 @@ def test_compare_takes_the_mode(chinese, capsys):
 
 
 async def test_the_apps_form_has_the_mode_and_the_corpus_pane_follows_it(chinese):
-    app = create_app(corpus=str(chinese), config=TINY)
+    app = create_app(corpus=str(chinese), given=TINY)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: "use raw mode" in str(app.query_one("#corpus-error").render()),
                        what="book mode's refusal")

@@ -91,15 +91,15 @@ def test_a_run_trained_on_a_gpu_loads_and_resumes_on_the_cpu(tmp_path, capsys, m
         model, _, meta = load_model(gpu)
         assert meta["config"]["device"] == device
         assert all(p.device.type == "cpu" for p in model.params)
-        assert all(torch.equal(p, q) for p, q in zip(model.params, trainer._best_params))
-        resumed = Trainer.load(gpu, corpus=corpus)
+        best = trainer.state_dict()[0]
+        assert all(torch.equal(p, best[f"best.{name}"]) for name, p in model.named_parameters())
+        resumed = Trainer.load(gpu, corpus=corpus, changes={"epochs": 2})
         assert resumed.device == torch.device("cpu") and resumed.config.device == "auto"
         assert resumed.notice == f"the checkpoint was trained on {device}, which this machine lacks; continuing on cpu"
-        resumed.config.epochs = 2
         assert resumed.global_step == trainer.global_step and len(list(resumed.run())) > 1
     # asking for CUDA explicitly is still an error, and the CLI prints the notice when it falls back
     with pytest.raises(ConfigError, match="no usable CUDA"):
-        Trainer.load(gpu, corpus=corpus, device="cuda")
+        Trainer.load(gpu, corpus=corpus, changes={"device": "cuda"})
     src = tmp_path / "text.txt"
     src.write_text(TEXT)
     assert cli(["train", "--corpus", str(src), "--hidden", "8", "--steps", "5", "--batch", "4", "--epochs", "1",
@@ -117,9 +117,9 @@ def test_a_run_trained_on_a_gpu_loads_and_resumes_on_the_cpu(tmp_path, capsys, m
 def test_a_full_or_read_only_disk_is_an_error_and_the_previous_checkpoint_stays(tmp_path, monkeypatch,
                                                                                 where, error):
     path = tmp_path / "run.safetensors"
-    trainer = tiny_checkpoint(path)
+    tiny_checkpoint(path)
     before = path.read_bytes()
-    trainer.config.epochs = 2
+    trainer = Trainer.load(path, corpus=corpus_from_text(TEXT)[0], changes={"epochs": 2})
     list(trainer.run())
 
     def fail(*args, **kwargs):
@@ -224,10 +224,10 @@ def test_a_damaged_training_state_fails_at_load_not_in_the_middle_of_the_run(tmp
     trainer = tiny_checkpoint(path, epochs=2, iterator="sequential")
     for record in trainer.run():  # save mid-epoch: every kind of state is in the file
         if getattr(record, "step", 0) == 3:
-            trainer.stop()
+            break
     trainer.save(path)
     bad = rewrite(path, tmp_path / "bad.safetensors", damage)
     corpus = corpus_from_text(TEXT)[0]
-    assert Trainer.load(path, corpus=corpus)._state is not None
+    assert "state.h" in Trainer.load(path, corpus=corpus).state_dict()[0]
     with pytest.raises(CheckpointError, match="training state is incomplete or mismatched"):
         Trainer.load(bad, corpus=corpus)

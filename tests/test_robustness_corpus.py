@@ -8,14 +8,15 @@ vocabulary cap (tests/test_vocab.py), foreign and empty prompts in the engine (t
 import codecs
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from engine import ConfigError, CorpusError, TrainConfig, Trainer, generate
+from engine import ConfigError, CorpusError, Trainer, generate, resolve
 from engine.corpus import PREPARED_MAX_BYTES
-from engine.train import StepRecord
+from engine.train import StepRecord, TrainHooks
 from engine.vocab import DEFAULT_MAX_VOCAB, corpus_from_text
 from robustness_support import TEXT, cli, fails_in_one_line, tiny_checkpoint
 
@@ -33,10 +34,9 @@ def sparse(path: Path, size: int) -> Path:
 @pytest.mark.parametrize("iterator", ["random", "sequential"])
 def test_exactly_num_steps_plus_one_tokens_is_one_minibatch_per_epoch(iterator):
     corpus, vocab = corpus_from_text("abcdef")  # 6 tokens = num_steps + 1
-    config = TrainConfig(hidden=4, steps=5, batch=1, epochs=3, val_fraction=0, iterator=iterator, device="cpu")
-    trainer = Trainer(config, corpus, vocab)
+    config = resolve(hidden=4, steps=5, batch=1, epochs=3, val_fraction=0, iterator=iterator, device="cpu")
     seen = []
-    trainer._train_step = lambda X, Y, step=trainer._train_step: seen.append((X, Y)) or step(X, Y)
+    trainer = Trainer(config, corpus, vocab, hooks=TrainHooks(batch=lambda X, Y: seen.append((X, Y)) or (X, Y)))
     steps = [r for r in trainer.run() if isinstance(r, StepRecord)]
     assert [(s.epoch, s.step, s.steps_per_epoch) for s in steps] == [(1, 1, 1), (2, 1, 1), (3, 1, 1)]
     for X, Y in seen:  # the offset is forced to 0: inputs are tokens 0..4, targets 1..5
@@ -47,12 +47,11 @@ def test_exactly_num_steps_plus_one_tokens_is_one_minibatch_per_epoch(iterator):
 
 def test_a_batch_larger_than_the_number_of_subsequences_is_refused_with_advice():
     corpus, vocab = corpus_from_text("abcdefghij" * 6)  # 60 tokens: 11 subsequences of 5
-    config = TrainConfig(hidden=4, steps=5, batch=11, epochs=1, val_fraction=0, device="cpu")
+    config = resolve(hidden=4, steps=5, batch=11, epochs=1, val_fraction=0, device="cpu")
     records = list(Trainer(config, corpus, vocab).run())
     assert [r.steps_per_epoch for r in records if isinstance(r, StepRecord)] == [1]
-    config.batch = 12
     with pytest.raises(ConfigError, match="too few for one minibatch of 12 x 5.*lower --batch or --steps"):
-        Trainer(config, corpus, vocab)
+        Trainer(replace(config, batch=12), corpus, vocab)
 
 
 # --------------------------------------------------------- files from the CLI ----

@@ -6,11 +6,12 @@ test_config_validation_names_the_field), generate()'s num_chars / temperature / 
 (tests/test_train_cli.py::test_generate_refuses_bad_sampling_options_before_writing).
 """
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
-from engine import ConfigError, TrainConfig, generate
+from engine import ConfigError, generate, resolve
 from engine.device import resolve_device
 from robustness_support import cli, fails_in_one_line, tiny_checkpoint, tiny_trainer
 
@@ -36,9 +37,10 @@ def checkpoint(tmp_path):
     ("steps", 0), ("hidden", 10**9), ("lr", "0.1"), ("lr", -0.5), ("lr", math.inf), ("clip", None),
     ("clip", 0), ("clip", -math.inf), ("clip", math.nan)])
 def test_non_numbers_and_non_positive_values_are_config_errors_naming_the_field(field, value):
-    config = TrainConfig(**{field: value})
-    with pytest.raises(ConfigError, match=f"^{field} {value!r}: "):
+    config = replace(resolve(), **{field: value})  # as a form or a file could hand them over
+    with pytest.raises(ConfigError, match=f"^{field} {value!r}: ") as caught:
         config.validate()
+    assert caught.value.field == field
 
 
 def test_top_k_larger_than_the_vocabulary_samples_from_all_of_it():

@@ -19,7 +19,7 @@ from engine import Trainer, TrainingError
 from engine.checkpoint import load_model
 from engine.config import MAX_LR, MAX_WEIGHT_DECAY
 from engine.model import RNNScratch
-from engine.train import MAX_BAD_STEPS, EpochRecord, StepRecord
+from engine.train import MAX_BAD_STEPS, EpochRecord, StepRecord, TrainHooks
 from engine.vocab import corpus_from_text
 from robustness_support import TEXT, cpu_allocation_error, fails_in_one_line, params, tiny_trainer
 
@@ -147,9 +147,11 @@ def test_out_of_memory_while_validating_and_on_cuda(monkeypatch):
         list(trainer.run())
     freed = []
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: freed.append(True))
+    trainer = tiny_trainer(hooks=TrainHooks(batch=no_memory))  # the minibatch never reaches the device
     trainer.device = torch.device("cuda")  # only the message and the freeing look at it
-    message = str(trainer._out_of_memory("training"))
-    assert freed == [True] and message.endswith("lower --batch, --steps or --hidden, or use --device cpu")
+    with pytest.raises(TrainingError, match="out of memory on cuda while training") as caught:
+        list(trainer.run())
+    assert freed == [True] and str(caught.value).endswith("lower --batch, --steps or --hidden, or use --device cpu")
 
 
 def test_rnnplay_train_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
@@ -203,11 +205,12 @@ def test_resuming_twice_in_a_row_equals_an_uninterrupted_run(tmp_path, iterator)
         for record in trainer.run():
             got.append(key(record))
             if isinstance(record, StepRecord) and record.global_step == stop_at:
-                trainer.stop()
+                break
         trainer.save(tmp_path / "run.safetensors")
         trainer = Trainer.load(tmp_path / "run.safetensors", corpus=corpus)
         assert trainer.global_step == stop_at
     got += [key(r) for r in trainer.run()]
     assert got == expected
     assert same(params(trainer), params(straight))
-    assert same(trainer._best_params, straight._best_params)
+    best = [{k: v for k, v in t.state_dict()[0].items() if k.startswith("best.")} for t in (trainer, straight)]
+    assert best[0].keys() == best[1].keys() and same(best[0].values(), best[1].values())

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from engine import ConfigError, TrainConfig, Trainer
+from engine import ConfigError, Trainer, resolve
 from engine.train import StepRecord
 from engine.vocab import corpus_from_text
 from tui.parser import build_parser
@@ -16,25 +16,25 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trainer(**overrides):
-    values = dict(hidden=16, steps=5, batch=4, epochs=3, lr=0.01, device="cpu", seed=1)
+    values = dict(hidden=16, steps=5, batch=4, epochs=3, optimizer="adam", lr=0.01, device="cpu", seed=1)
     values.update(overrides)
     corpus, vocab = corpus_from_text(TEXT)
-    return Trainer(TrainConfig(**values), corpus, vocab)
+    return Trainer(resolve(**values), corpus, vocab)
 
 
 def test_cosine_falls_from_lr_to_zero_and_constant_stays():
-    cosine = TrainConfig(lr=0.4, schedule="cosine")
+    cosine = resolve(lr=0.4, schedule="cosine")
     for progress, factor in ((0.0, 1.0), (1 / 3, 0.75), (0.5, 0.5), (2 / 3, 0.25), (1.0, 0.0), (1.5, 0.0)):
         assert cosine.lr_at(progress) == pytest.approx(0.4 * factor, abs=1e-15)
-    assert all(TrainConfig(lr=0.4, schedule="constant").lr_at(p) == 0.4 for p in (0, 0.5, 1))
+    assert all(resolve(lr=0.4, schedule="constant").lr_at(p) == 0.4 for p in (0, 0.5, 1))
 
 
 def test_each_cell_has_its_schedule_and_a_bad_one_is_refused():
-    assert TrainConfig().schedule == "constant"        # the book's RNN recipe keeps its lr
-    assert TrainConfig(cell="lstm").schedule == "cosine"
-    assert TrainConfig(cell="lstm", schedule="constant").schedule == "constant"
+    assert resolve().schedule == "constant"        # the book's RNN recipe keeps its lr
+    assert resolve(cell="lstm").schedule == "cosine"
+    assert resolve(cell="lstm", schedule="constant").schedule == "constant"
     with pytest.raises(ConfigError, match="schedule 'linear': use one of: constant, cosine"):
-        TrainConfig(schedule="linear").validate()
+        resolve(schedule="linear").validate()
 
 
 def test_every_step_trains_at_the_scheduled_rate():
@@ -67,7 +67,7 @@ def test_a_resumed_run_continues_the_schedule(tmp_path):
     for record in first.run():
         got.append((record.loss, record.lr))
         if len(got) == 7:
-            first.stop()
+            break
     first.save(tmp_path / "gru.safetensors")
     corpus, _ = corpus_from_text(TEXT)
     resumed = Trainer.load(tmp_path / "gru.safetensors", corpus=corpus)

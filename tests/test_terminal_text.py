@@ -92,8 +92,7 @@ def drawn(widget) -> str:
 
 
 async def test_the_apps_panes_show_the_controls(raw_corpus, tmp_path):
-    config = TINY.__class__(**{**TINY.__dict__, "mode": "raw"})
-    app = create_app(corpus=str(raw_corpus), config=config)
+    app = create_app(corpus=str(raw_corpus), given=dict(TINY, mode="raw"))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: bool(app.stats), what="the statistics")
         await pilot.pause()

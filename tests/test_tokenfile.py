@@ -319,12 +319,12 @@ def test_progress_is_reported_stage_by_stage(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("iterator", ["random", "sequential"])
 def test_training_on_the_token_file_equals_training_on_the_list(tiny_corpus, one_thread, iterator):
-    from engine import TrainConfig, Trainer
+    from engine import Trainer, resolve
 
     mapped, vocab = load_corpus(str(tiny_corpus))
     listed, listed_vocab = corpus_from_text(tiny_corpus.read_text(encoding="utf-8"))
     assert mapped.dtype == torch.uint8 and listed_vocab.idx_to_token == vocab.idx_to_token
-    config = TrainConfig(hidden=16, steps=8, batch=4, epochs=1, iterator=iterator, device="cpu")
+    config = resolve(hidden=16, steps=8, batch=4, epochs=1, iterator=iterator, device="cpu")
     runs = []
     for corpus in (mapped, listed):
         trainer = Trainer(config, corpus, vocab)

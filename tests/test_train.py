@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine import ConfigError, RNNScratch, TrainConfig, Trainer, TrainingError, grad_clipping
+from engine import ConfigError, RNNScratch, Trainer, TrainingError, grad_clipping, resolve
 from engine.metrics import evaluate_perplexity, perplexity
 from engine.train import EpochRecord, StepRecord, split_corpus
 from engine.vocab import corpus_from_text
@@ -18,7 +18,7 @@ TEXT = ("the time traveller for so it will be convenient to speak of him was exp
 def small(**overrides):
     values = dict(hidden=16, steps=5, batch=4, epochs=2, optimizer="sgd", lr=1.0, device="cpu", seed=3)
     values.update(overrides)
-    return TrainConfig(**values)
+    return resolve(**values)
 
 
 def make_trainer(**overrides):
@@ -129,7 +129,8 @@ def test_sequential_carries_the_state_random_starts_fresh(iterator, fresh_per_ep
     steps = sum(isinstance(r, StepRecord) for r in trainer.run())
     fresh = len(calls) - 1  # one more for validation
     assert fresh == (fresh_per_epoch or steps)
-    assert not trainer._state.requires_grad  # carried detached
+    tensors, _ = trainer.state_dict()
+    assert tensors["state.h"].shape == (4, 16) and not tensors["state.h"].requires_grad  # carried
 
 
 def test_same_seed_same_run_whatever_the_global_rng():
@@ -153,8 +154,7 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tmp_path, iterator
     got = list(first.run())
     first.save(tmp_path / "run.safetensors")
     corpus, _ = corpus_from_text(TEXT)
-    resumed = Trainer.load(tmp_path / "run.safetensors", corpus=corpus)
-    resumed.config.epochs = 4
+    resumed = Trainer.load(tmp_path / "run.safetensors", corpus=corpus, changes={"epochs": 4})
     got += list(resumed.run())
     key = lambda r: (type(r).__name__, r.epoch, getattr(r, "loss", None), r.__dict__.get("val_perplexity"))
     assert [key(r) for r in got] == [key(r) for r in expected]
@@ -168,15 +168,17 @@ def test_stop_mid_epoch_and_run_again_or_resume_equals_an_uninterrupted_run(tmp_
 
     trainer = make_trainer(epochs=2, optimizer="adam", lr=0.01)
     losses = []
-    for record in trainer.run():
+    for record in trainer.run():  # leaving the loop stops after the step of the last record
         losses.append(record.loss)
         if len(losses) == 3:
-            trainer.stop()
-    assert trainer.stopped and len(losses) == 3 and trainer.global_step == 3
-    for record in trainer.run():  # run() again continues
+            break
+    assert len(losses) == 3 and trainer.global_step == 3
+    run = trainer.run()  # run() again continues
+    for record in run:
         losses.append(record.loss)
         if len(losses) == 5:
-            trainer.stop()
+            run.close()
+    assert trainer.global_step == 5
     trainer.save(tmp_path / "mid.safetensors")
     corpus, _ = corpus_from_text(TEXT)
     resumed = Trainer.load(tmp_path / "mid.safetensors", corpus=corpus)
@@ -185,31 +187,40 @@ def test_stop_mid_epoch_and_run_again_or_resume_equals_an_uninterrupted_run(tmp_
     assert all(torch.equal(p, q) for p, q in zip(params(resumed), params(straight)))
 
 
-def test_pause_resume_and_stop_from_another_thread():
-    trainer = make_trainer(epochs=10_000)
-    seen = threading.Semaphore(0)
-    records = []
+def test_a_run_paused_by_not_asking_and_stopped_by_closing_from_another_thread_resumes_exactly():
+    """The driver of the loop (the app's training worker) runs in another thread: it pauses by
+    not asking for the next record, and stops by closing the generator; nothing trains meanwhile,
+    and the run then goes on exactly as an uninterrupted one."""
+    straight = make_trainer(epochs=2, optimizer="adam", lr=0.01)
+    expected = [r.loss for r in straight.run() if isinstance(r, StepRecord)]
+    trainer = make_trainer(epochs=2, optimizer="adam", lr=0.01)
+    asked, answered, losses = threading.Event(), threading.Event(), []
 
-    def work():
-        for record in trainer.run():
-            records.append(record)
-            seen.release()
+    def drive(count: int):
+        run = trainer.run()
+        for record in run:
+            if isinstance(record, StepRecord):
+                losses.append(record.loss)
+            answered.set()
+            asked.wait()  # paused: the next record is not asked for until the main thread says so
+            asked.clear()
+            if len(losses) >= count:
+                run.close()  # stopped
+                return
 
-    worker = threading.Thread(target=work, daemon=True)
+    worker = threading.Thread(target=drive, args=(3,), daemon=True)
     worker.start()
-    assert seen.acquire(timeout=30)
-    trainer.pause()
-    assert trainer.paused
-    for _ in range(2):  # the minibatch in flight (and its epoch's end) may still arrive, late on a busy machine
-        seen.acquire(timeout=2)
-    count = len(records)
-    assert not seen.acquire(timeout=0.5) and len(records) == count  # blocked while paused
-    trainer.resume()
-    assert seen.acquire(timeout=30) and len(records) > count
-    trainer.pause()
-    trainer.stop()  # stop also wakes a paused run
-    worker.join(timeout=30)
-    assert not worker.is_alive() and trainer.stopped and trainer.epoch < 10_000
+    for _ in range(3):
+        assert answered.wait(30)
+        answered.clear()
+        at_pause = trainer.global_step
+        assert not answered.wait(0.2) and trainer.global_step == at_pause  # nothing trains while paused
+        asked.set()
+    worker.join(30)
+    assert not worker.is_alive() and trainer.global_step == len(losses) == 3
+    losses += [r.loss for r in trainer.run() if isinstance(r, StepRecord)]
+    assert losses == expected
+    assert all(torch.equal(p, q) for p, q in zip(params(trainer), params(straight)))
 
 
 def test_snapshot_is_a_detached_copy_safe_while_training():
@@ -222,8 +233,9 @@ def test_snapshot_is_a_detached_copy_safe_while_training():
     assert all(torch.equal(p, q) for p, q in zip(snap.params, at_the_time))
     assert not any(torch.equal(p, q) for p, q in zip(snap.params[:2], trainer.model.params[:2]))
     assert not any(p.requires_grad for p in snap.params)
-    best = trainer.snapshot_model(best=True)
-    assert all(torch.equal(p, q) for p, q in zip(best.params, trainer._best_params))
+    best, (tensors, _) = trainer.snapshot_model(best=True), trainer.state_dict()
+    names = [name for name, _ in best.named_parameters()]
+    assert all(torch.equal(p, tensors[f"best.{name}"]) for name, p in zip(names, best.params))
 
 
 def test_gradient_flow_vanishes_towards_the_start_at_the_books_initialisation():
@@ -234,7 +246,8 @@ def test_gradient_flow_vanishes_towards_the_start_at_the_books_initialisation():
     # the last one by hand: dL_T/dh_T = (softmax(o_T) - onehot(y_T)) W_hq^T / B
     rng = torch.Generator().manual_seed(trainer.config.seed + trainer.global_step)
     from engine.data import seq_data_iter_random
-    X, Y = seq_data_iter_random(trainer._train, trainer.config.batch, trainer.config.steps, generator=rng)[0]
+    train, _ = split_corpus(corpus_from_text(TEXT)[0], trainer.config.val_fraction)
+    X, Y = seq_data_iter_random(train, trainer.config.batch, trainer.config.steps, generator=rng)[0]
     m = trainer.model
     with torch.no_grad():
         logits, _ = m(X, m.begin_state(X.shape[0]))
@@ -252,15 +265,16 @@ def test_a_diverged_run_is_a_training_error():
 
 def test_time_budget_stops_the_run():
     trainer = make_trainer(epochs=10_000, time_budget=0.2)
-    list(trainer.run())
-    assert trainer.stopped and trainer.elapsed >= 0.2 and trainer.epoch < 10_000
+    steps = [r for r in trainer.run() if isinstance(r, StepRecord)]
+    assert trainer.elapsed >= 0.2 and trainer.epoch < 10_000
+    assert steps[-1].progress == 1.0 and steps[-2].progress < 1.0  # the engine's clock, in the records
 
 
 def test_training_on_timemachine_lowers_perplexity(timemachine):
     from engine.tokenfile import load_corpus
 
     corpus, vocab = load_corpus("timemachine", max_tokens=20_000)
-    config = TrainConfig(hidden=64, steps=32, batch=32, optimizer="adam", lr=0.01, epochs=15, device="cpu")
+    config = resolve(hidden=64, steps=32, batch=32, optimizer="adam", lr=0.01, epochs=15, device="cpu")
     records = list(Trainer(config, corpus, vocab, corpus_name="timemachine").run())
     first = next(r for r in records if isinstance(r, StepRecord))
     last = [r for r in records if isinstance(r, EpochRecord)][-1]
@@ -278,8 +292,7 @@ def test_train_resume_and_generate_on_cuda(tmp_path):
     assert trainer.model.W_hh.is_cuda and len(trainer.gradient_flow()) == trainer.config.steps
     trainer.save(tmp_path / "gpu.safetensors")
     corpus, _ = corpus_from_text(TEXT)
-    resumed = Trainer.load(tmp_path / "gpu.safetensors", corpus=corpus)
-    resumed.config.epochs = 3
+    resumed = Trainer.load(tmp_path / "gpu.safetensors", corpus=corpus, changes={"epochs": 3})
     assert sum(isinstance(r, EpochRecord) for r in resumed.run()) == 1
     text = "".join(generate(resumed.snapshot_model(), resumed.vocab, "the ", 20, temperature=1.0,
                             generator=torch.Generator().manual_seed(0)))

@@ -91,12 +91,12 @@ def test_ctrl_c_stops_cleanly_and_saves(timemachine, tmp_path, capsys):
 def test_train_options_fill_a_train_config():
     import argparse
 
-    from engine import ConfigError, TrainConfig
+    from engine import ConfigError, resolve
     from tui.options import add_train_arguments, train_config_from_args
 
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
-    assert train_config_from_args(parser.parse_args([])) == TrainConfig()
+    assert train_config_from_args(parser.parse_args([])) == resolve()
     config = train_config_from_args(parser.parse_args(
         ["--iter", "sequential", "--optimizer", "sgd", "--hidden", "512", "--steps", "35", "--batch", "32",
          "--max-tokens", "10000", "--val-fraction", "0", "--time-budget", "60", "--device", "cpu"]))

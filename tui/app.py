@@ -6,22 +6,23 @@ first frame.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import import_module
-from importlib.util import find_spec
 
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.widget import Widget
 from textual.widgets import Footer, Select, Static, Tab, Tabs
 
 import assets
 from engine.corpus import corpus_name
 from tui.commands import RnnplayCommands
-from tui.messages import CorpusLoaded, TrainerReady
+from tui.messages import CorpusLoaded, Notice, RunReady
 from tui.panes.corpus import CorpusPane
 from tui.panes.generate import GeneratePane
-from tui.panes.training import TrainingPane, default_checkpoint
+from tui.panes.training import TrainingPane
 from tui.save_checks import save_note
 from tui.screens.dialogs import quit_dialog
 from tui.screens.help import HelpScreen
@@ -32,7 +33,7 @@ ON_DEMAND = {
     "inspect": ("tui.panes.inspect", "InspectPane", "Inspect"),
     "paths": ("tui.panes.paths", "PathsPane", "Paths of BPTT"),
     "batches": ("tui.panes.batches", "BatchesPane", "Minibatches"),
-    "forecast": ("tui.panes.forecast", "ForecastPane", "Forecast"),  # written by another helper
+    "forecast": ("tui.panes.forecast", "ForecastPane", "Forecast"),
 }
 # Below this the Training pane cannot show its form, buttons, curve and status at once: a notice
 # stands in for the panes.
@@ -63,14 +64,14 @@ class RnnplayApp(App):
         Binding("ctrl+g", "write", "Write", id="write"),
     ]
 
-    def __init__(self, *, corpus: str | None = None, checkpoint: str | None = None, config=None):
+    def __init__(self, *, corpus: str | None = None, checkpoint: str | None = None, given: Mapping | None = None):
         """``corpus``: a source (None: the default corpus); ``checkpoint``: a path to load;
-        ``config``: an ``engine.config.TrainConfig`` that presets the training form."""
+        ``given``: the training options given on the command line (engine.config.resolve's input),
+        which preset the training form."""
         super().__init__()
         self.preset_corpus = corpus
         self.preset_checkpoint = checkpoint
-        self.preset_config = config
-        self.has_forecast = find_spec("tui.panes.forecast") is not None
+        self.given = dict(given or {})
         self.corpus_text = None             # the engine.corpus.Source that training uses
         self.stats: dict[str, object] = {}  # token level -> CorpusStats of corpus_text
         self._quitting = False
@@ -80,15 +81,13 @@ class RnnplayApp(App):
     def compose(self) -> ComposeResult:
         tabs = [Tab("Corpus", id="tab-corpus"), Tab("Training", id="tab-training"),
                 Tab("Generate", id="tab-generate"), Tab("Inspect", id="tab-inspect"), Tab("Paths", id="tab-paths"),
-                Tab("Batches", id="tab-batches")]
-        if self.has_forecast:
-            tabs.append(Tab("Forecast", id="tab-forecast"))
+                Tab("Batches", id="tab-batches"), Tab("Forecast", id="tab-forecast")]
         yield Tabs(*tabs, id="tabs")
         with Container(id="workbench", classes="-trio"):
-            yield CorpusPane(self.preset_corpus, self.preset_config.mode if self.preset_config else "book",
-                             id="corpus", classes="pane trio -active")
-            yield TrainingPane(self.preset_config, self.preset_checkpoint, corpus=self.preset_corpus,
-                               id="training", classes="pane trio")
+            training = TrainingPane(self.given, self.preset_checkpoint, corpus=self.preset_corpus,
+                                    id="training", classes="pane trio")
+            yield CorpusPane(self.preset_corpus, training.preset_config.mode, id="corpus", classes="pane trio -active")
+            yield training
             yield GeneratePane(id="generate", classes="pane trio")
         yield Footer()
         yield self._too_small
@@ -101,7 +100,8 @@ class RnnplayApp(App):
 
     @property
     def trainer(self):
-        """The current ``engine.train.Trainer``, or None before the first Start or Load."""
+        """The current ``engine.train.Trainer`` (a handle for thread workers: the UI reads its
+        facts from ``training.info`` and the records), or None before the first Start or Load."""
         return self.training.trainer
 
     @on(Tabs.TabActivated, "#tabs")
@@ -115,6 +115,15 @@ class RnnplayApp(App):
         for pane in self.query(".pane"):
             pane.set_class(pane.id == view, "-active")
         self.query_one("#workbench").set_class(view in TRIO, "-trio")
+        self.call_after_refresh(self._release_hidden_focus)
+
+    def _release_hidden_focus(self) -> None:
+        """A widget in a pane that the switch hid keeps the keyboard focus, and its keys would still
+        fire from another tab: take the focus away from it."""
+        focused = self.focused
+        if focused is not None and not all(node.display for node in focused.ancestors_with_self
+                                           if isinstance(node, Widget)):
+            self.set_focus(None)
 
     def action_next_view(self) -> None:
         self.query_one(Tabs).action_next_tab()
@@ -130,18 +139,24 @@ class RnnplayApp(App):
             self.training.warm_up()  # after the statistics: the first screen never waits for torch
         if message.text is not self.corpus_text or any(s.mode != message.stats.mode for s in self.stats.values()):
             self.corpus_text, self.stats = message.text, {}
-            if self.trainer is not None and self.trainer.corpus_name != corpus_name(message.text):
+            info = self.training.info
+            if info is not None and info.corpus_name != corpus_name(message.text):
                 self.notify("the model was trained on another corpus: Reset (Ctrl+R) to train on this one")
         self.stats[message.stats.token] = message.stats
         self.training.show_baseline()
 
-    @on(TrainerReady)
-    def _trainer_ready(self, message: TrainerReady) -> None:
+    @on(RunReady)
+    def _run_ready(self, message: RunReady) -> None:
         """A loaded checkpoint brings its corpus: show that corpus's statistics."""
-        trainer = message.trainer
+        info = message.info
         shown = corpus_name(self.corpus_text) if self.corpus_text is not None else None
-        if message.path and trainer.corpus_name and trainer.corpus_name != shown:
-            self.query_one(CorpusPane).load(trainer.corpus_name, trainer.config.token, trainer.config.mode)
+        if message.path and info.corpus_name and info.corpus_name != shown:
+            self.query_one(CorpusPane).load(info.corpus_name, info.config.token, info.config.mode)
+
+    @on(Notice)
+    def _notice(self, message: Notice) -> None:
+        """A thread worker's warning for the user."""
+        self.notify(message.text, severity="warning", markup=False)
 
     @on(Select.Changed, "#field-mode")
     def _mode_changed(self, event: Select.Changed) -> None:
@@ -196,12 +211,12 @@ class RnnplayApp(App):
         """Stop training cleanly; offer to save a model trained since the last save."""
         if self._quitting:
             return
-        trainer = self.trainer
-        if trainer is None or not trainer.dirty:
+        training = self.training
+        if not training.dirty:
             self.shut_down()
             return
-        was_running = self.training.running and not trainer.paused
-        self.training.pause()
+        was_running = training.running and not training.pause_requested
+        training.pause()
 
         def decided(choice: str | None) -> None:
             if choice == "save":
@@ -211,7 +226,7 @@ class RnnplayApp(App):
             elif was_running:
                 self.training.resume()
 
-        self.push_screen(quit_dialog(save_note(trainer, default_checkpoint(trainer))), decided)
+        self.push_screen(quit_dialog(save_note(training.info.corpus_name, training.default_checkpoint())), decided)
 
     def shut_down(self) -> None:
         """Stop every worker loop, then exit; thread workers end at their next check."""
@@ -221,6 +236,7 @@ class RnnplayApp(App):
         self.exit()
 
 
-def create_app(*, corpus: str | None = None, checkpoint: str | None = None, config=None) -> RnnplayApp:
+def create_app(*, corpus: str | None = None, checkpoint: str | None = None,
+               given: Mapping | None = None) -> RnnplayApp:
     """The app factory shared by the CLI, the tests and the benchmark."""
-    return RnnplayApp(corpus=corpus, checkpoint=checkpoint, config=config)
+    return RnnplayApp(corpus=corpus, checkpoint=checkpoint, given=given)

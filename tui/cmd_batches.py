@@ -5,10 +5,10 @@ import argparse
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from engine.config import ITERATORS, TrainConfig
+    from engine.config import ITERATORS, resolve
     from tui.options import add_corpus_arguments
 
-    defaults = TrainConfig()
+    defaults = resolve()
     parser = subparsers.add_parser(
         "batches", help="show how the text is cut into minibatches",
         description="Print the first minibatches `rnnplay train` would feed the model with the same "

@@ -60,14 +60,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def cell_config(cell: str, args):
+    """The configuration ``cell`` trains with: its defaults, the budget, the seed, the device and
+    the text's mode as given (engine.config.resolve)."""
+    from engine.config import resolve
+
+    return resolve(cell=cell, time_budget=args.budget, seed=args.seed, device=args.device, mode=args.mode)
+
+
 def train_cell(cell: str, corpus, vocab, corpus_name: str, args, log) -> dict:
     """One run of ``cell`` with its defaults for ``args.budget`` seconds: its result row."""
     from engine.cells import count_parameters
-    from engine.config import TrainConfig
     from engine.train import EpochRecord, Trainer
 
-    config = TrainConfig(cell=cell, epochs=10**6, time_budget=args.budget, seed=args.seed, device=args.device,
-                         mode=args.mode or "book")
+    config = cell_config(cell, args)
     trainer = Trainer(config, corpus, vocab, corpus_name=corpus_name)
     best_epoch, speeds, last = None, [], None
     for record in trainer.run():

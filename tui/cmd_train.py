@@ -35,6 +35,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="continue the run saved in this checkpoint (its configuration is kept; "
                              "--epochs, --time-budget and --device may change, and --corpus says where the "
                              "run's text is now if it moved: it must be the same text)")
+    parser.add_argument("--log", metavar="PATH", default=None,
+                        help="write every step and epoch record to this metrics log, one JSON line each (a new "
+                             "file, or an existing log, which a resumed run adds to); `rnnplay log PATH` "
+                             "summarises it or turns it into CSV")
+    parser.add_argument("--tensorboard", metavar="DIR", default=None,
+                        help="also write the records as TensorBoard scalars in this folder (needs the "
+                             "optional tensorboard package: pip install 'rnnplay[tensorboard]')")
     add_threads_argument(parser)
     parser.add_argument("--json", action="store_true",
                         help="progress on stderr and one JSON summary line on stdout")
@@ -43,6 +50,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _make_trainer(args):
+    from engine.checkpoint import RESUMABLE
     from engine.errors import ConfigError
     from engine.tokenfile import prepare
     from engine.train import Trainer
@@ -50,17 +58,13 @@ def _make_trainer(args):
 
     if args.resume:
         given = given_train_options(args)
-        ignored = set(given) - {"epochs", "time_budget", "device"}
+        ignored = set(given) - set(RESUMABLE)
         if ignored:
             raise ConfigError(f"--resume keeps the checkpoint's configuration; drop {option_names(ignored)} "
-                              f"(only --epochs, --time-budget, --device and --corpus may be given)")
+                              f"(only {option_names(RESUMABLE)} and --corpus may be given)")
         with progress_bar() as progress:  # the corpus is prepared again (or found prepared)
-            trainer = Trainer.load(args.resume, source=args.corpus, device=args.device, encoding=args.encoding,
+            trainer = Trainer.load(args.resume, source=args.corpus, changes=given, encoding=args.encoding,
                                    max_bytes=args.max_bytes, progress=progress)
-        for name in ("epochs", "time_budget"):
-            if name in given:
-                setattr(trainer.config, name, given[name])
-        trainer.config.validate()
         return trainer, trainer.notice
     config = train_config_from_args(args)
     with progress_bar() as progress:
@@ -106,7 +110,7 @@ def _epoch_line(record, sample: str | None) -> str:
     return line if sample is None else f"{line}  {_quoted(sample)}"
 
 
-class RunLog:
+class Tally:
     """The records of this invocation, and the summary they add up to."""
 
     def __init__(self, trainer):
@@ -152,7 +156,41 @@ def _try_save(trainer, path: Path, after: str) -> bool:
     return True
 
 
+def _open_sinks(args) -> list:
+    """The metrics log and TensorBoard writer asked for, each opened (or refused) before training."""
+    sinks = []
+    if args.log:
+        from engine.metrics_log import MetricsLog
+
+        sinks.append(MetricsLog(args.log))
+    if args.tensorboard:
+        from engine.tensorboard_log import TensorboardScalars
+
+        sinks.append(TensorboardScalars(args.tensorboard))
+    return sinks
+
+
+def _write(sinks: list, record) -> None:
+    """``record`` to every sink; a log that just failed (a full disk) says so once, and training
+    goes on."""
+    from engine.escape import printable
+
+    for sink in sinks:
+        failed = sink.write(record)
+        if failed:
+            print(f"rnnplay: warning: {printable(failed)}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
+    sinks = _open_sinks(args)  # a --log or --tensorboard that cannot be written is refused before any work
+    try:
+        return _train(args, sinks)
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def _train(args: argparse.Namespace, sinks: list) -> int:
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -184,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
     sample_every = max(1, cfg.epochs // SAMPLES)
     # under a time budget (the epochs then have no limit), every tenth of the budget instead
     sample_seconds, next_sample = cfg.time_budget / SAMPLES, cfg.time_budget / SAMPLES
-    log = RunLog(trainer)
+    tally = Tally(trainer)
+    _write(sinks, trainer.info())
     interrupted = 0  # the signal that asked to stop
     aborted, saved = False, True
 
@@ -192,8 +231,7 @@ def run(args: argparse.Namespace) -> int:
         nonlocal interrupted
         if interrupted:  # a second Ctrl+C (or SIGTERM): give up at once
             raise KeyboardInterrupt
-        interrupted = signum
-        trainer.stop()
+        interrupted = signum  # the loop ends after the record of the minibatch under way
         console.print("stopping after this minibatch (Ctrl+C again to abort without saving)")
 
     # SIGTERM (a closed terminal, `kill`, a job scheduler) stops as gently as Ctrl+C does
@@ -207,8 +245,9 @@ def run(args: argparse.Namespace) -> int:
             task = progress.add_task("train", total=None, epoch=trainer.epoch + 1, epochs=cfg.epochs,
                                      ppl=float("nan"), norm=0.0, speed=0.0, val="-")
             for record in trainer.run():
+                _write(sinks, record)
                 if isinstance(record, EpochRecord):
-                    log.epochs.append(record)
+                    tally.epochs.append(record)
                     progress.update(task, val=_fmt(record.val_perplexity))
                     if cfg.time_budget:
                         sample = record.elapsed >= next_sample
@@ -219,11 +258,13 @@ def run(args: argparse.Namespace) -> int:
                     console.print(_epoch_line(record, _sample(trainer, best=False) if sample else None))
                     if trainer.epoch < cfg.epochs:  # each epoch, so a crash loses little
                         _try_save(trainer, save_path, "training goes on and the next epoch tries again")
-                    continue
-                log.add_step(record)
-                progress.update(task, completed=record.step, total=record.steps_per_epoch,
-                                epoch=record.epoch, ppl=record.perplexity, norm=record.grad_norm,
-                                speed=record.tokens_per_sec)
+                else:
+                    tally.add_step(record)
+                    progress.update(task, completed=record.step, total=record.steps_per_epoch,
+                                    epoch=record.epoch, ppl=record.perplexity, norm=record.grad_norm,
+                                    speed=record.tokens_per_sec)
+                if interrupted:
+                    break
     except KeyboardInterrupt:  # the second Ctrl+C may land mid-step: save nothing
         aborted = True
         raise
@@ -234,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
             saved = _try_save(trainer, save_path, "the previous checkpoint, if any, is unchanged")
     if saved:
         console.print(f"saved {printable(str(save_path))}")
-    summary = log.summary(save_path if saved else None)
+    summary = tally.summary(save_path if saved else None)
     if args.json:
         print(json_line(summary), flush=True)
     else:

@@ -32,35 +32,79 @@ class CorpusProgress(Message):
 
 
 @dataclass
-class TrainerReady(Message):
-    """A trainer was built or loaded; ``path`` is set when it came from a checkpoint."""
+class RunReady(Message):
+    """A trainer was built, or loaded from the checkpoint at ``path``: its facts as plain data
+    (``info``, an ``engine.records.RunInfo``), and the trainer itself as a handle that the pane
+    passes to thread workers and never reads."""
 
+    info: Any
     trainer: Any
     path: str = ""
 
 
 @dataclass
 class Saved(Message):
+    """Run ``run`` was saved to ``path`` as it was after ``global_step`` minibatches and ``epoch``
+    finished epochs."""
+
     path: str
+    run: int
+    global_step: int
+    epoch: int
     then_quit: bool = False
 
 
 @dataclass
 class TrainingTick(Message):
-    """The step and epoch records of the last ~0.25 s, and a gradient-flow sample if one was taken."""
+    """Run ``run``'s step and epoch records of the last ~0.25 s, and a gradient-flow sample if one
+    was taken."""
 
-    trainer: Any
+    run: int
     steps: list = field(default_factory=list)
     epochs: list = field(default_factory=list)
     flow: list[float] | None = None
 
 
 @dataclass
-class TrainingEnded(Message):
-    """The training loop returned: finished, stopped, or failed (the error is notified separately)."""
+class TrainingPaused(Message):
+    """Run ``run``'s training thread stopped asking for records (``paused``), or asks again."""
 
-    trainer: Any
+    run: int
+    paused: bool
+
+
+@dataclass
+class TrainingEnded(Message):
+    """Run ``run``'s training loop returned: finished, stopped (or out of time), or failed (the
+    error is notified separately)."""
+
+    run: int
     stopped: bool
+
+
+@dataclass
+class Notice(Message):
+    """A warning from a thread worker for the user (e.g. prefix tokens not in the vocabulary, a
+    metrics log that could not be written)."""
+
+    text: str
+
+
+@dataclass
+class ForecastEpoch(Message):
+    """The Forecast pane's MLP finished an epoch of run ``run``."""
+
+    run: int
+    epoch: int
+    loss: float
+
+
+@dataclass
+class ForecastTrained(Message):
+    """The Forecast pane's run ``run`` finished; ``result`` is an ``engine.forecast.ForecastResult``."""
+
+    run: int
+    result: Any
 
 
 @dataclass

@@ -1,21 +1,21 @@
 """The training options shared by ``rnnplay train`` and the bare ``rnnplay`` (which presets the app).
 
-Every option defaults to ``None`` here so a resumed run can tell what was given
-explicitly; :func:`train_config_from_args` fills the rest from TrainConfig.
-Only engine.config is imported: it does not load torch, so ``--help`` stays fast.
+Every option defaults to ``None`` here so that what was given can be told from what was not:
+:func:`given_train_options` is what the command line gave, and engine.config.resolve fills the
+rest (the app's form starts from the same given options).  Only engine.config is imported: it
+does not load torch, so ``--help`` stays fast.
 """
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
-from engine.config import (ADAM_LR, CELL_DEFAULTS, CELLS, DEFAULT_LR, DEVICES, ITERATORS, MAX_CLIP, MAX_LR,
-                           MAX_SECONDS, MAX_SEED, MAX_WEIGHT_DECAY, OPTIMIZERS, SCHEDULES, TrainConfig)
+from engine.config import (ADAM_LR, CELL_DEFAULTS, CELLS, DEFAULT_LR, DEFAULTS, DEVICES, FIELDS, ITERATORS,
+                           MAX_CLIP, MAX_LR, MAX_SECONDS, MAX_SEED, MAX_WEIGHT_DECAY, OPTIMIZERS, SCHEDULES,
+                           TrainConfig, resolve)
 from engine.corpus import MODES
 from engine.vocab import TOKEN_LEVELS
 
-_D = TrainConfig()
-EPOCHS_UNDER_A_BUDGET = 10 ** 6  # --time-budget without --epochs: no epoch limit
+_D = DEFAULTS
 # option dest -> TrainConfig field, where the names differ
 _FIELD = {"iter": "iterator"}
 
@@ -137,13 +137,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--corpus", metavar="SOURCE", default=None,
                        help=f"{' or '.join(BUILTINS)} or a text file (default: timemachine, "
                             "else python-docs when it cannot be had)")
-    group.add_argument("--token", choices=TOKEN_LEVELS, help=f"token level (default: {_D.token})")
+    group.add_argument("--token", choices=TOKEN_LEVELS, help=f"token level (default: {_D['token']})")
     add_mode_argument(group)
     group.add_argument("--iter", choices=ITERATORS,
                        help=f"minibatches: sequential partitioning carries the state across them, random "
-                            f"sampling starts each from a fresh state (default: {_D.iterator})")
+                            f"sampling starts each from a fresh state (default: {_D['iterator']})")
     group.add_argument("--cell", choices=CELLS,
-                       help=f"the recurrent cell: the book's rnn, gru or lstm (default: {_D.cell})")
+                       help=f"the recurrent cell: the book's rnn, gru or lstm (default: {_D['cell']})")
     group.add_argument("--hidden", type=int, metavar="H",
                        help="hidden units (default: " + _per_cell("hidden") + ")")
     group.add_argument("--layers", type=int, metavar="N", help="stacked recurrent layers (default: "
@@ -158,7 +158,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"weight decay, 0 to {MAX_WEIGHT_DECAY:g}: decoupled (AdamW) with adam, L2 with sgd "
                             "(default: "
                             + _per_cell("weight_decay") + ")")
-    group.add_argument("--steps", type=int, metavar="T", help=f"time steps per sequence (default: {_D.steps})")
+    group.add_argument("--steps", type=int, metavar="T", help=f"time steps per sequence (default: {_D['steps']})")
     group.add_argument("--batch", type=int, metavar="B", help="sequences per minibatch (default: "
                        + _per_cell("batch") + ")")
     group.add_argument("--lr", type=float, help=f"learning rate, above 0, at most {MAX_LR:g} (default: " + ", ".join(
@@ -169,33 +169,32 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                             "(--time-budget, else --epochs) (default: " + _per_cell("schedule") + ")")
     group.add_argument("--clip", type=float, metavar="THETA",
                        help=f"clip the gradients' global norm to this, above 0, at most {MAX_CLIP:g} "
-                            f"(default: {_D.clip:g})")
+                            f"(default: {_D['clip']:g})")
     group.add_argument("--optimizer", choices=OPTIMIZERS,
-                       help=f"sgd is the book's; adam learns faster (default: {_D.optimizer}, but sgd when --lr is "
+                       help=f"sgd is the book's; adam learns faster (default: {_D['optimizer']}, but sgd when --lr is "
                             f"given without --optimizer, as in the book's recipes)")
     group.add_argument("--epochs", type=int, metavar="N",
-                       help=f"passes over the text (default: {_D.epochs}; with --time-budget, no limit)")
+                       help=f"passes over the text (default: {_D['epochs']}; with --time-budget, no limit)")
     group.add_argument("--max-tokens", type=int, metavar="M",
                        help="use only the first M tokens (default: all of them; so does 0 or less)")
     group.add_argument("--val-fraction", type=float, metavar="F",
                        help=f"hold out the last fraction F of the tokens for validation, 0 for none "
-                            f"(default: {_D.val_fraction:g})")
+                            f"(default: {_D['val_fraction']:g})")
     group.add_argument("--time-budget", type=float, metavar="SECONDS",
                        help=f"stop once the run has trained this many seconds (at most {MAX_SECONDS:,}), "
                             "resumed parts included (default: no limit)")
     group.add_argument("--seed", type=int, metavar="S",
-                       help=f"random seed, 0 to {MAX_SEED:,} (default: {_D.seed})")
+                       help=f"random seed, 0 to {MAX_SEED:,} (default: {_D['seed']})")
     group.add_argument("--device", metavar="D",
-                       help=f"{'|'.join(DEVICES)}; auto picks CUDA when present (default: {_D.device})")
+                       help=f"{'|'.join(DEVICES)}; auto picks CUDA when present (default: {_D['device']})")
 
 
 def given_train_options(args: argparse.Namespace) -> dict:
     """The TrainConfig fields that were set on the command line."""
-    names = {f.name for f in fields(TrainConfig)}
     given = {}
     for dest, value in vars(args).items():
         field = _FIELD.get(dest, dest)
-        if field in names and value is not None:
+        if field in FIELDS and value is not None:
             given[field] = value
     return given
 
@@ -207,14 +206,5 @@ def option_names(fields_: dict | set) -> str:
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """A validated TrainConfig: the options given, TrainConfig's defaults for the rest."""
-    given = given_train_options(args)
-    if given.get("time_budget") and "epochs" not in given:
-        given["epochs"] = EPOCHS_UNDER_A_BUDGET  # the clock ends the run (and paces the lr schedule)
-    if "lr" in given and "optimizer" not in given:
-        # The book's recipes give a learning rate for its plain SGD (lr 1); Adam at such a rate
-        # diverges, so an --lr without --optimizer means the book's optimiser.
-        given["optimizer"] = "sgd"
-    config = TrainConfig(**given)
-    config.validate()
-    return config
+    """The validated TrainConfig of the options given (engine.config.resolve fills the rest)."""
+    return resolve(given_train_options(args))

@@ -17,13 +17,13 @@ from importlib import import_module
 COMMANDS = {
     "prepare": "tui.cmd_prepare", "stats": "tui.cmd_stats",
     "forecast": "tui.cmd_forecast",
-    "train": "tui.cmd_train", "generate": "tui.cmd_generate",
+    "train": "tui.cmd_train", "log": "tui.cmd_log", "generate": "tui.cmd_generate",
     "compare": "tui.cmd_compare",
     "info": "tui.cmd_info",
     "paths": "tui.cmd_paths", "batches": "tui.cmd_batches", "inspect": "tui.cmd_inspect",
     "serve": "tui.cmd_serve",
 }
-HEADLESS = "rnnplay prepare, train, generate, stats, forecast, compare or info"
+HEADLESS = "rnnplay prepare, train, log, generate, stats, forecast, compare or info"
 USES_TORCH = {"prepare", "stats", "train", "generate", "forecast", "compare", "info", "paths", "batches", "inspect"}
 
 
@@ -82,13 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_app(args: argparse.Namespace) -> int:
     """Open the app, preset by the corpus, checkpoint and training options."""
+    from engine.config import resolve
     from engine.errors import ConfigError
-    from tui.options import given_train_options, option_names, train_config_from_args
+    from tui.options import given_train_options, option_names
 
-    if args.checkpoint and given_train_options(args):
+    given = given_train_options(args)
+    if args.checkpoint and given:
         raise ConfigError(f"--checkpoint opens the run with its own configuration; drop "
-                          f"{option_names(given_train_options(args))} (only --corpus may be given with it)")
-    config = train_config_from_args(args)
+                          f"{option_names(given)} (only --corpus may be given with it)")
+    resolve(given)  # a bad option is one line now, before the app opens
     # a driver named in TEXTUAL_DRIVER (textual-serve's web driver: `rnnplay serve`) draws into pipes
     if not (sys.stdout.isatty() and sys.stdin.isatty()) and not os.environ.get("TEXTUAL_DRIVER"):
         print(f"rnnplay: the app needs a terminal (its input or output is not one); for scripts and pipes use "
@@ -96,7 +98,7 @@ def run_app(args: argparse.Namespace) -> int:
         return 2
     from tui.app import create_app
 
-    create_app(corpus=args.corpus, checkpoint=args.checkpoint, config=config).run()
+    create_app(corpus=args.corpus, checkpoint=args.checkpoint, given=given).run()
     return 0
 
 

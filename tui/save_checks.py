@@ -16,7 +16,7 @@ def save_after_checks(pane, path: str) -> None:
     from engine.checkpoint_file import check_save_target
 
     try:
-        replacing = check_save_target(path, corpus=pane.trainer.corpus_name)
+        replacing = check_save_target(path, corpus=pane.info.corpus_name)
     except CheckpointError as exc:
         notify_error(pane, exc, "save")
         return
@@ -26,11 +26,11 @@ def save_after_checks(pane, path: str) -> None:
         pane.save(path)
 
 
-def save_note(trainer, path: str) -> str:
-    """What saving ``trainer`` to ``path`` will do, for the quit question."""
+def save_note(corpus_name: str, path: str) -> str:
+    """What saving the run on ``corpus_name`` to ``path`` will do, for the quit question."""
     from engine.checkpoint_file import check_save_target
 
     try:
-        return check_save_target(path, corpus=trainer.corpus_name) or f"Saving writes {path}."
+        return check_save_target(path, corpus=corpus_name) or f"Saving writes {path}."
     except CheckpointError as exc:
         return f"Saving there fails: {error_line(exc)}"

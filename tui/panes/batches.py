@@ -52,12 +52,11 @@ def _corpus(source, token: str, mode: str, max_tokens: int):
     return _CORPUS[key][1]
 
 
-def compute_batches(pane, trainer, base_config, source, batch, steps, iterator, count: int,
-                    draw: int) -> None:
-    """Runs in a thread: the first ``count`` minibatches with the run's settings where not given."""
+def compute_batches(pane, config, from_run: bool, source, batch, steps, iterator, count: int, draw: int) -> None:
+    """Runs in a thread: the first ``count`` minibatches with the run's settings (``config``: the
+    current run's, or the preset one) where not given."""
     from engine.minibatches import first_minibatches, tokens_text
 
-    config = trainer.config if trainer is not None else base_config
     corpus, vocab = _corpus(source, config.token, config.mode, config.max_tokens)
     batch, steps = batch or config.batch, steps or config.steps
     iterator = config.iterator if iterator == RUN else iterator
@@ -66,8 +65,7 @@ def compute_batches(pane, trainer, base_config, source, batch, steps, iterator, 
     texts = {(row.batch, row.row): (tokens_text(vocab, row.X, config.token),
                                     tokens_text(vocab, row.Y, config.token))
              for minibatch in minibatches for row in minibatch}
-    pane.post_message(BatchesComputed(minibatches, texts, batch, steps, iterator, config.seed, draw,
-                                      trainer is not None))
+    pane.post_message(BatchesComputed(minibatches, texts, batch, steps, iterator, config.seed, draw, from_run))
 
 
 def render_batches(result: BatchesComputed) -> Text:
@@ -138,10 +136,6 @@ class BatchesPane(Vertical):
         self.query_one("#batches-scroll").focus()
         self.redraw()
 
-    def on_hide(self) -> None:
-        if self.app.focused in self.query("*"):  # keys must not reach a hidden tab
-            self.app.set_focus(None)
-
     @on(Input.Submitted)
     @on(Select.Changed, "#batches-iter")
     def _changed(self) -> None:
@@ -177,7 +171,8 @@ class BatchesPane(Vertical):
                 return
         self._error("")
         iterator = self.query_one("#batches-iter", Select).value
-        self.run_worker(partial(compute_batches, self, self.app.trainer, self.app.training.base_config,
+        training = self.app.training
+        self.run_worker(partial(compute_batches, self, training.run_config, training.info is not None,
                                 self.app.corpus_text, batch, steps, iterator, 3 if count is None else count,
                                 self.draw), name="minibatches", group="batches", thread=True, exclusive=True,
                         exit_on_error=False)

@@ -1,28 +1,26 @@
 """The Forecast pane: one step ahead is easy, 64 steps ahead is not (d2l 8.1, ``engine.forecast``).
 
-A self-contained widget: it works inside any App.  Training runs in a thread
-worker that imports torch; the worker posts messages and the handlers here own
-the screen.  Plots are rebuilt at most ``REDRAW_HZ`` times a second.
+Training runs in a thread worker that imports torch; the worker posts messages (tui.messages:
+ForecastEpoch, ForecastTrained) and the handlers here own the screen.  Plots are rebuilt at most
+``REDRAW_HZ`` times a second.  Its layout is in the app's stylesheet.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from rich.table import Table
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 from textual_plotext import PlotextPlot
 
 from engine.errors import ConfigError
 from engine.forecast_config import ForecastConfig, parse_horizons
+from tui.messages import ForecastEpoch, ForecastTrained
 from tui.notify import notify_error
 from tui.widgets.plots import thin
 
@@ -39,62 +37,7 @@ class _Superseded(Exception):
 class ForecastPane(Horizontal):
     """Controls and training readout on the left; the series, k-step and error plots on the right."""
 
-    DEFAULT_CSS = """
-    ForecastPane {
-        height: 1fr;
-    }
-    ForecastPane > #forecast-controls {
-        width: 30;
-        height: 1fr;
-        padding: 0 1;
-    }
-    ForecastPane .forecast-field {
-        height: 1;
-        margin-bottom: 1;
-    }
-    ForecastPane .forecast-field Label {
-        width: 9;
-    }
-    ForecastPane .forecast-field Input {
-        width: 1fr;
-    }
-    ForecastPane #forecast-retrain {
-        width: 1fr;
-        margin-bottom: 1;
-    }
-    ForecastPane #forecast-error {
-        color: $text-error;
-        height: auto;
-    }
-    ForecastPane #forecast-loss, ForecastPane #forecast-summary {
-        height: auto;
-        margin-bottom: 1;
-    }
-    ForecastPane > #forecast-plots {
-        width: 1fr;
-        height: 1fr;
-    }
-    ForecastPane #forecast-lower {
-        height: 1fr;
-    }
-    """
-
     BINDINGS = [Binding("f9", "retrain", "Retrain", id="forecast-retrain")]
-
-    @dataclass
-    class EpochDone(Message):
-        """The MLP finished an epoch of run ``run``."""
-
-        run: int
-        epoch: int
-        loss: float
-
-    @dataclass
-    class Trained(Message):
-        """Run ``run`` finished; ``result`` is an ``engine.forecast.ForecastResult``."""
-
-        run: int
-        result: Any
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -201,24 +144,24 @@ class ForecastPane(Horizontal):
         def on_epoch(epoch: int, loss: float) -> None:
             if worker.is_cancelled:
                 raise _Superseded
-            self.post_message(self.EpochDone(run, epoch, loss))
+            self.post_message(ForecastEpoch(run, epoch, loss))
 
         try:
             result = run_forecast(config, on_epoch=on_epoch)
         except _Superseded:
             return
         if not worker.is_cancelled:
-            self.post_message(self.Trained(run, result))
+            self.post_message(ForecastTrained(run, result))
 
-    @on(EpochDone)
-    def _epoch_done(self, message: EpochDone) -> None:
+    @on(ForecastEpoch)
+    def _epoch_done(self, message: ForecastEpoch) -> None:
         if message.run != self._run:
             return
         self.losses.append(message.loss)
         self.query_one("#forecast-loss", Static).update(self._loss_text(training=True))
 
-    @on(Trained)
-    def _trained(self, message: Trained) -> None:
+    @on(ForecastTrained)
+    def _trained(self, message: ForecastTrained) -> None:
         if message.run != self._run:
             return
         self.result = message.result

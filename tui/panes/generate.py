@@ -18,7 +18,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.errors import ConfigError
 from engine.escape import printable
-from tui.messages import GeneratedChunk, GenerationEnded
+from tui.messages import GeneratedChunk, GenerationEnded, Notice
 from tui.notify import error_line, notify_error
 from tui.widgets.prompt import PromptInput
 
@@ -43,7 +43,7 @@ def stream(pane, run: int, trainer, prompt: str, length: int, temperature: float
     if unknown:
         named = " ".join(repr(printable(unseen)) for unseen in unknown[:SHOWN_UNKNOWN])
         named += " …" if len(unknown) > SHOWN_UNKNOWN else ""
-        pane.app.notify(f"not in the vocabulary, read as <unk>: {named}", severity="warning", markup=False)
+        pane.post_message(Notice(f"not in the vocabulary, read as <unk>: {named}"))
     model = trainer.snapshot_model()
     if beam is not None:  # ---- beam search: the whole continuation at once, then every candidate
         found = beam_search(model, trainer.vocab, prompt, length, beam, token=token)

@@ -22,6 +22,7 @@ from textual.widgets import Input, Label, OptionList, Select, Static, TabbedCont
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from engine.errors import ConfigError
 from tui.messages import Inspected, SaliencyReady
 from tui.notify import error_line, notify_error
 from tui.widgets.prompt import PromptInput
@@ -42,7 +43,6 @@ def read_worker(pane, run: int, trainer, text: str | None, span: tuple[int, int]
     """Runs in a thread: read the text (or corpus span) with a snapshot of the current weights and
     post everything the pane draws.  A refresh (``last_step`` set) whose weights have not moved
     since posts nothing."""
-    from engine.errors import ConfigError
     from engine.inspect import corpus_span, read_text
     from engine.tokenfile import prepare
     from engine.unit_features import gate_saturation, rank_units, text_features
@@ -75,8 +75,6 @@ def saliency_worker(pane, result: Inspected, t: int) -> None:
 
 def parse_span(raw: str) -> tuple[int, int]:
     """``"START:LEN"`` as two whole numbers, or a one-line error."""
-    from engine.errors import ConfigError
-
     start, sep, length = raw.strip().partition(":")
     if not sep or not start.strip().isdigit() or not length.strip().isdigit():
         raise ConfigError(f"span {raw!r}: use START:LEN, e.g. 1000:500 (tokens of the corpus)")
@@ -151,7 +149,7 @@ class InspectPane(Vertical):
     def _span_submitted(self, event: Input.Submitted) -> None:
         try:
             self.read(span=parse_span(event.value))
-        except Exception as exc:  # ConfigError
+        except ConfigError as exc:
             self._status(error_line(exc))
 
     def read(self, text: str | None = None, span: tuple[int, int] | None = None) -> None:

@@ -31,12 +31,12 @@ DEFAULT_K = 10       # the truncation shown first
 
 @dataclass
 class PathsComputed(Message):
-    """C and what derives from it, for one row and layer of one trainer's weights, as plain lists.
+    """C and what derives from it, for one row and layer of one run's weights, as plain lists.
 
     ``C[t][s]``, ``shares[t][s]`` (of Σ_s C[t][s]); ``grad_norm[t]`` = ||dL/dh_t||, the norm of the
     vector sum; ``dropped[k][t]`` and ``overall[k]`` what truncation to k steps drops."""
 
-    trainer: object
+    run: int             # the Training pane's run number
     step: int
     cell: str
     layer: int
@@ -69,7 +69,7 @@ def _tokens(source, vocab, token: str, mode: str):
     return _PREPARED[key][2:]
 
 
-def compute_paths(pane, trainer, source, row: int, layer: int, unless_at: int | None = None) -> None:
+def compute_paths(pane, run: int, trainer, source, row: int, layer: int, unless_at: int | None = None) -> None:
     """Runs in a thread: C for ``row`` of the corpus under the trainer's current weights; nothing
     when the trainer is still at step ``unless_at`` (paused or stopped: the weights have not moved)."""
     from engine.gradient_paths import (MAX_STEPS, bptt_paths, corpus_row, gradient_norms, layer_index,
@@ -95,7 +95,7 @@ def compute_paths(pane, trainer, source, row: int, layer: int, unless_at: int | 
     if worker.is_cancelled:
         return
     pane.post_message(PathsComputed(
-        trainer, step, config.cell, layer, model.num_layers, row, rows, row * steps,
+        run, step, config.cell, layer, model.num_layers, row, rows, row * steps,
         tokens_text(trainer.vocab, X.tolist(), config.token), config.steps, C.tolist(), path_shares(C).tolist(),
         gradient_norms(G).tolist(),
         [per_t.tolist() for per_t, _ in truncations], [overall for _, overall in truncations]))
@@ -153,7 +153,7 @@ class PathsPane(Vertical):
         self.state_layer = -1
         self.k = DEFAULT_K
         self.result: PathsComputed | None = None
-        self._trainer = None          # whose weights the result (or the computation under way) shows
+        self._run = 0                 # the run whose weights the result (or the computation under way) shows
         self._worker: Worker | None = None
         self._wanted = True           # recompute at the next poll, whatever the clock says
         self._moving = False          # the last computation was taken while training ran
@@ -174,10 +174,6 @@ class PathsPane(Vertical):
     def on_show(self) -> None:
         self.query_one(PathHeatmap).focus()
         self._poll()
-
-    def on_hide(self) -> None:
-        if self.app.focused in self.query("*"):  # keys must not reach a hidden tab
-            self.app.set_focus(None)
 
     # ---------------------------------------------------------- actions ----
 
@@ -214,8 +210,8 @@ class PathsPane(Vertical):
         trainer, training = self.app.trainer, self.app.training
         if trainer is None or self.app.corpus_text is None:
             return
-        if trainer is not self._trainer:
-            self._trainer, self.state_layer, self._wanted = trainer, -1, True
+        if training.run_number != self._run:
+            self._run, self.state_layer, self._wanted = training.run_number, -1, True
         due = training.running and time.monotonic() - self._finished_at >= REFRESH
         if not (self._wanted or due or (self._moving and not training.running)):
             return
@@ -223,7 +219,7 @@ class PathsPane(Vertical):
         same = not self._wanted and self.result is not None and self._shown == (self.row, self.state_layer)
         self._wanted = False
         self._moving = training.running  # weights that move now need one more look once they stop
-        self._worker = self.run_worker(partial(compute_paths, self, trainer, self.app.corpus_text, self.row,
+        self._worker = self.run_worker(partial(compute_paths, self, self._run, trainer, self.app.corpus_text, self.row,
                                                self.state_layer, self.result.step if same else None),
                                        name="paths", group="paths", thread=True, exclusive=True,
                                        exit_on_error=False)
@@ -231,7 +227,7 @@ class PathsPane(Vertical):
     @on(PathsComputed)
     def _computed(self, message: PathsComputed) -> None:
         message.stop()
-        if message.trainer is not self.app.trainer:
+        if message.run != self.app.training.run_number:
             return
         self.result, self.row = message, message.row
         self._shown = (message.row, self.state_layer)

@@ -1,113 +1,64 @@
 """The Training pane: hyperparameters, Start/Pause/Resume/Stop/Reset/Save/Load, the perplexity
-curve, progress, and the gradient readout, all fed by ``Trainer.run()`` in a thread worker."""
+curve, progress, and the gradient readout.
+
+The trainer lives in thread workers (tui/training_worker.py); this pane holds it only as a handle
+to pass to them.  Everything drawn here comes in messages of plain data: the run's RunInfo when
+it is built or loaded, then its records.
+"""
 from __future__ import annotations
 
-import os
-import time
 from functools import partial
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, ProgressBar, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from engine import paths
-from engine.corpus import corpus_name
+from engine.config import resolve
 from engine.errors import ConfigError
 from engine.escape import printable
-from tui.messages import Saved, TrainerReady, TrainingEnded, TrainingTick
+from tui import training_worker
+from tui.messages import RunReady, Saved, TrainingEnded, TrainingPaused, TrainingTick
 from tui.notify import error_line, notify_error
 from tui.save_checks import save_after_checks
 from tui.screens.dialogs import PathDialog, discard_dialog
 from tui.widgets.gradients import GradientReadout
 from tui.widgets.plots import PerplexityCurve, SessionCurves
+from tui.widgets.run_status import Position, config_summary, run_label, status
 from tui.widgets.train_form import TrainForm
 
-TICK = 0.25         # seconds between metric messages from the training thread
-FLOW_EVERY = 2.0    # seconds between gradient-flow samples (each costs about one training step)
 BUTTONS = ("start", "pause", "resume", "stop", "reset", "save", "load", "compare")
-# torch's intra-op threads in the app: one core stays free for the UI thread and generation
-# (on a busy 2-core machine, two spinning OpenMP threads also slow training down many times over)
-APP_THREADS = max(1, (os.cpu_count() or 2) - 1)
-
-
-def trainer_class():
-    """``engine.train.Trainer``, importing torch (slow: call it from a worker) with APP_THREADS."""
-    import torch
-    from engine.train import Trainer
-
-    torch.set_num_threads(APP_THREADS)
-    return Trainer
-
-
-def duration(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-def default_checkpoint(trainer) -> str:
-    return str(paths.default_checkpoint(trainer.corpus_name, trainer.config.token))
-
-
-def run_label(config) -> str:
-    """How a run is named in the session comparison, e.g. ``lstm 512×1``."""
-    return f"{config.cell} {config.hidden}×{config.layers}"
-
-
-def train_loop(pane, trainer) -> None:
-    """Runs in a thread: drive ``trainer.run()`` and post the records in ~TICK-second batches."""
-    from engine.train import StepRecord
-
-    worker = get_current_worker()
-    steps, epochs = [], []
-    sent = flowed = 0.0
-    try:
-        for record in trainer.run():
-            (steps if isinstance(record, StepRecord) else epochs).append(record)
-            if worker.is_cancelled:
-                trainer.stop()
-            now = time.monotonic()
-            # flush at once before a pause blocks the loop, and at each epoch's end
-            if now - sent >= TICK or epochs or trainer.paused:
-                flow = None
-                if now - flowed >= FLOW_EVERY and not trainer.paused:
-                    flow, flowed = trainer.gradient_flow(), now
-                pane.post_message(TrainingTick(trainer, steps, epochs, flow))
-                steps, epochs, sent = [], [], now
-    finally:
-        pane.post_message(TrainingTick(trainer, steps, epochs))
-        pane.post_message(TrainingEnded(trainer, stopped=trainer.stopped))
-
-
-def _run_length(config) -> str:
-    """What ends a run: its time budget (the epochs then are only a cap) or its epochs."""
-    return f"{config.time_budget:g} s budget" if config.time_budget else f"{config.epochs} epochs"
 
 
 class TrainingPane(Vertical):
-    """Owns the Trainer; every widget update happens here, on the UI thread."""
+    """Owns the run's state as the UI knows it; every widget update happens here, on the UI thread."""
 
     BORDER_TITLE = "Training"
 
-    def __init__(self, config=None, checkpoint: str | None = None, corpus: str | None = None, **kwargs):
-        """``checkpoint``: a run to load at once; ``corpus``: where its text is now, if it moved."""
+    def __init__(self, given=None, checkpoint: str | None = None, corpus: str | None = None, **kwargs):
+        """``given``: the training options given on the command line (they preset the form);
+        ``checkpoint``: a run to load at once; ``corpus``: where its text is now, if it moved."""
         super().__init__(**kwargs)
-        from engine.config import TrainConfig
-
-        self.base_config = config or TrainConfig()
+        self.given = dict(given or {})
+        self.preset_config = resolve(self.given)
         self.preset_checkpoint, self.preset_corpus = checkpoint, corpus
-        self.trainer = None
-        self.running = False        # a training worker is alive
+        self.trainer = None          # a handle for thread workers; never read here
+        self.info = None             # the current run's engine.records.RunInfo
+        self.run_number = 0          # counts the trainers of this session (built or loaded)
+        self.running = False         # a training worker is alive
+        self.control: training_worker.RunControl | None = None
+        self.paused = False          # the training thread said it waits (TrainingPaused)
+        self.position = Position()   # how far the run is, from its records
+        self.saved_at: tuple[int, int] | None = None  # (global_step, epochs) of the last save or load
+        self.last_step = None
+        self.log_path: str | None = None  # the run's metrics log
+        self.comparing = False       # the session's validation curves stand in for this run's curve
         self._start_when_ready = False
-        self._last_step = None
-        self.comparing = False      # the session's validation curves stand in for this run's curve
-        self.run_number = 0         # counts the trainers of this session (built or loaded)
 
     def compose(self) -> ComposeResult:
-        yield TrainForm(id="train-form")
+        yield TrainForm(self.given, id="train-form")
         yield Static(id="train-config")  # replaces the form while a model exists: room for the curve
         with Horizontal(id="train-buttons"):
             for name in BUTTONS:
@@ -122,8 +73,7 @@ class TrainingPane(Vertical):
         yield GradientReadout(id="train-gradients")
 
     def on_mount(self) -> None:
-        self.query_one(TrainForm).fill(self.base_config)
-        self.query_one(GradientReadout).reset(self.base_config.clip)
+        self.query_one(GradientReadout).reset(self.preset_config.clip)
         self.query_one(SessionCurves).display = False
         self._sync_buttons()
         if self.preset_checkpoint:
@@ -131,21 +81,36 @@ class TrainingPane(Vertical):
 
     def warm_up(self) -> None:
         """Import torch and the trainer in a thread, so that the first Start does not wait for them."""
-        self.run_worker(trainer_class, name="import torch", group="warm-up", thread=True, exit_on_error=False)
+        self.run_worker(training_worker.trainer_class, name="import torch", group="warm-up", thread=True,
+                        exit_on_error=False)
+
+    @property
+    def dirty(self) -> bool:
+        """The run trained (or changed) since it was built, loaded or last saved, as its records tell."""
+        return self.info is not None and (self.position.global_step, self.position.epochs) != self.saved_at
+
+    @property
+    def pause_requested(self) -> bool:
+        return self.control is not None and self.control.pause_requested
+
+    @property
+    def run_config(self):
+        """The current run's configuration, or the preset one before any run."""
+        return self.info.config if self.info is not None else self.preset_config
 
     # ---------------------------------------------------------- actions ----
 
     def start(self) -> None:
         """Start, or resume a paused or stopped run; a new trainer is built from the form first."""
         if self.running:
-            if self.trainer.paused:
+            if self.pause_requested:
                 self.resume()
             return
         if self.trainer is not None:
             self._run()
             return
         try:
-            config = self.query_one(TrainForm).config(self.base_config)
+            config = self.query_one(TrainForm).config()
         except ConfigError as exc:  # the form's only error: a field that is not a number, or out of range
             self._error(error_line(exc))
             return
@@ -156,106 +121,91 @@ class TrainingPane(Vertical):
         self._error("")
         self._start_when_ready = True
         self.query_one("#train-status", Static).update("building the model…")
-        self.run_worker(partial(self._build, config, text), name="build model", group="trainer",
+        self.run_worker(partial(training_worker.build, self, config, text), name="build model", group="trainer",
                         thread=True, exclusive=True, exit_on_error=False)
 
-    def _build(self, config, text) -> None:
-        from engine.tokenfile import load_corpus
-
-        # text: the Corpus pane's engine.corpus.Source; its token file is reused (or made now)
-        corpus, vocab = load_corpus(text, token=config.token, mode=config.mode, max_tokens=config.max_tokens)
-        self.post_message(TrainerReady(trainer_class()(config, corpus, vocab, corpus_name=corpus_name(text))))
-
     def _run(self) -> None:
-        self.running = True
+        if self.log_path is None:
+            self.log_path = str(paths.new_run_log(self.info.corpus_name, self.info.config.token))
+            self.app.notify(f"metrics log: {printable(self.log_path)} (rnnplay log PATH reads it)",
+                            title="training", markup=False)
+        self.running, self.paused, self.control = True, False, training_worker.RunControl()
         self._error("")
-        self.run_worker(partial(train_loop, self, self.trainer), name="training", group="training",
-                        thread=True, exit_on_error=False)
+        self.run_worker(partial(training_worker.train_loop, self, self.run_number, self.trainer, self.control,
+                                self.log_path), name="training", group="training", thread=True, exit_on_error=False)
         self._show_status()
         self._sync_buttons()
 
     def pause(self) -> None:
-        if self.running and not self.trainer.paused:
-            self.trainer.pause()
+        if self.running and not self.pause_requested:
+            self.control.pause()
             self._show_status()
             self._sync_buttons()
 
     def resume(self) -> None:
-        if self.running and self.trainer.paused:
-            self.trainer.resume()
+        if self.running and self.pause_requested:
+            self.control.resume()
             self._show_status()
             self._sync_buttons()
 
     def toggle_pause(self) -> None:
-        if self.running and self.trainer.paused:
+        if self.pause_requested:
             self.resume()
         else:
             self.pause()
 
     def stop(self) -> None:
-        if self.trainer is not None and self.running:
-            self.trainer.stop()
+        if self.running:
+            self.control.stop()
 
     def reset(self) -> None:
         """Discard the trainer (asking first when its training is unsaved) and unlock the form."""
-        if self.trainer is not None and self.trainer.dirty:
+        if self.dirty:
             self.app.push_screen(discard_dialog(), lambda choice: choice and self._discard())
         else:
             self._discard()
 
     def _discard(self) -> None:
         self.stop()
-        self.trainer = None
-        self.running = False  # the old loop may still post; its messages name the old trainer
-        self._last_step = None
+        self.trainer = self.info = self.last_step = self.saved_at = self.log_path = None
+        self.running, self.position = False, Position()  # the old loop may still post: its run number is old
         self._lock_form(None)
         self.query_one(PerplexityCurve).clear()
         self.show_baseline()
-        self.query_one(GradientReadout).reset(self.base_config.clip)
+        self.query_one(GradientReadout).reset(self.preset_config.clip)
         self.query_one(ProgressBar).update(total=1, progress=0)
         self.query_one("#train-status", Static).update("reset: edit the hyperparameters, then F5 or Start")
         self._sync_buttons()
 
     def ask_save(self) -> None:
-        if self.trainer is None:
+        if self.info is None:
             self.app.notify("nothing to save yet: train (F5) or load a checkpoint first", severity="warning")
             return
-        self.app.push_screen(PathDialog("Save the training state to:", default_checkpoint(self.trainer)),
+        self.app.push_screen(PathDialog("Save the training state to:", self.default_checkpoint()),
                              lambda path: path and save_after_checks(self, path))
 
+    def default_checkpoint(self) -> str:
+        return str(paths.default_checkpoint(self.info.corpus_name, self.info.config.token))
+
     def save(self, path: str | None = None, *, then_quit: bool = False) -> None:
-        """Write a checkpoint in a thread (the trainer's lock makes this safe mid-training); a
-        target that must not be written (a folder, a device, the corpus, a file that is not a
-        checkpoint) is an error notice, and the app stays open."""
-        from engine.checkpoint_file import check_save_target
-
-        path = path or default_checkpoint(self.trainer)
-        trainer = self.trainer
-
-        def write() -> None:
-            check_save_target(path, corpus=trainer.corpus_name)
-            trainer.save(path)
-            self.post_message(Saved(path, then_quit))
-
-        self.run_worker(write, name="save", group="io", thread=True, exit_on_error=False)
+        """Write a checkpoint in a thread; a target that must not be written is an error notice,
+        and the app stays open."""
+        self.run_worker(partial(training_worker.save, self, self.run_number, self.trainer,
+                                path or self.default_checkpoint(), then_quit),
+                        name="save", group="io", thread=True, exit_on_error=False)
 
     def ask_load(self) -> None:
         if self.running:
             self.app.notify("stop training (F7) before loading a checkpoint", severity="warning")
             return
-        from engine.paths import checkpoint_dir
-
-        self.app.push_screen(PathDialog("Load a checkpoint from:", str(checkpoint_dir()) + "/"),
+        self.app.push_screen(PathDialog("Load a checkpoint from:", str(paths.checkpoint_dir()) + "/"),
                              lambda path: path and self.load(path))
 
     def load(self, path: str, *, source: str | None = None) -> None:
         """Load a checkpoint in a thread; ``source``: where the run's text is now, if it moved."""
         self.query_one("#train-status", Static).update(f"loading {printable(path)}…")
-
-        def read() -> None:
-            self.post_message(TrainerReady(trainer_class().load(path, source=source), path))
-
-        self.run_worker(read, name="load", group="trainer", thread=True, exclusive=True, exit_on_error=False)
+        self.run_worker(partial(training_worker.load, self, path, source), name="load", group="trainer",
+                        thread=True, exclusive=True, exit_on_error=False)
 
     # --------------------------------------------------------- messages ----
 
@@ -275,17 +225,20 @@ class TrainingPane(Vertical):
         if self.comparing:
             self.query_one(SessionCurves).redraw(force=True)
 
-    @on(TrainerReady)
-    def _ready(self, message: TrainerReady) -> None:
-        trainer = self.trainer = message.trainer
-        self.run_number += 1
-        self.query_one(TrainForm).fill(trainer.config)
-        self._lock_form(trainer.config)
+    @on(RunReady)
+    def _ready(self, message: RunReady) -> None:
+        info = self.info = message.info
+        self.trainer, self.run_number, self.log_path = message.trainer, self.run_number + 1, None
+        self.position = Position(info.global_step, info.epoch, info.progress)
+        self.saved_at, self.last_step = (info.global_step, info.epoch), None
+        form = self.query_one(TrainForm)
+        form.fill(info.config, None if message.path else form.given)
+        self._lock_form(info.config)
         self.query_one(PerplexityCurve).clear()
-        self.query_one(GradientReadout).reset(trainer.config.clip)
+        self.query_one(GradientReadout).reset(info.config.clip)
         self.show_baseline()
         if message.path:
-            self.app.notify(f"loaded {printable(message.path)}: epoch {trainer.epoch}, step {trainer.global_step}",
+            self.app.notify(f"loaded {printable(message.path)}: epoch {info.epoch}, step {info.global_step}",
                             title="checkpoint", markup=False)
         self._show_status()
         self._sync_buttons()
@@ -296,39 +249,50 @@ class TrainingPane(Vertical):
     @on(TrainingTick)
     def _tick(self, message: TrainingTick) -> None:
         message.stop()
-        trainer = self.trainer
-        if message.trainer is not trainer:  # a tick from a run that Reset discarded
+        if message.run != self.run_number or self.info is None:  # from a run that Reset discarded
             return
+        for record in (*message.steps, *message.epochs):
+            self.position = self.position.after(record)
         if message.steps:
-            self._last_step = message.steps[-1]
+            self.last_step = message.steps[-1]
         # a skipped step (NaN or infinite loss or gradient) made no update and has nothing to plot
         steps = [record for record in message.steps if not record.skipped]
         if len(steps) < len(message.steps):
             self.notify(f"{len(message.steps) - len(steps)} step(s) skipped: the loss or gradient was not "
                         f"finite; lower the learning rate if this goes on", severity="warning")
-        self.query_one(PerplexityCurve).add(steps, message.epochs, trainer.global_step)
+        config = self.info.config
+        self.query_one(PerplexityCurve).add(steps, message.epochs)
         readout = self.query_one(GradientReadout)
         readout.add(steps)
         if message.flow:
-            readout.show_flow(message.flow, trainer.config.cell)
+            readout.show_flow(message.flow, config.cell)
         for record in message.epochs:
             if record.val_perplexity is not None:
-                self.query_one(SessionCurves).add(self.run_number, run_label(trainer.config), record)
+                self.query_one(SessionCurves).add(self.run_number, run_label(config), record)
             if record.val_perplexity is not None and record.is_best:
                 self.query_one("#train-curve").border_subtitle = f"best validation {record.val_perplexity:.2f}"
         self._show_status()
 
+    @on(TrainingPaused)
+    def _paused(self, message: TrainingPaused) -> None:
+        message.stop()
+        if message.run == self.run_number and self.running:
+            self.paused = message.paused
+            self._show_status()
+
     @on(TrainingEnded)
     def _ended(self, message: TrainingEnded) -> None:
         message.stop()
-        if message.trainer is not self.trainer:
+        if message.run != self.run_number or not self.running:
             return
-        self.running = False
+        self.running, self.paused, self.control = False, False, None
         self._show_status(ended="stopped" if message.stopped else "finished")
         self._sync_buttons()
 
     @on(Saved)
     def _saved(self, message: Saved) -> None:
+        if message.run == self.run_number:  # records that came after the copy keep the run dirty
+            self.saved_at = (message.global_step, message.epoch)
         self.app.notify(f"saved {printable(message.path)}", title="checkpoint", markup=False)
         if message.then_quit:
             self.app.shut_down()
@@ -359,56 +323,35 @@ class TrainingPane(Vertical):
         form.set_locked(config is not None)
         form.display, summary.display = config is None, config is not None
         if config is not None:
-            summary.update(
-                f"{config.cell} · {config.layers} layer(s) · dropout {config.dropout:g} · "
-                f"{config.token} · {config.iterator} · hidden {config.hidden} · steps {config.steps} · "
-                f"batch {config.batch} · lr {config.lr:g} · θ {config.clip:g} · {config.optimizer} · "
-                f"{_run_length(config)} · {config.device}  (Reset to change)")
+            summary.update(config_summary(config))
 
     def show_baseline(self) -> None:
         """Draw the best n-gram model of the training token level as the line to beat."""
-        token = self.trainer.config.token if self.trainer else self.base_config.token
-        stats = self.app.stats.get(token)
+        stats = self.app.stats.get(self.run_config.token)
         if stats is not None:
             best = stats.best_baseline
             self.query_one(PerplexityCurve).set_baseline(f"{best.n}-gram {best.val_perplexity:.2f}",
                                                          best.val_perplexity)
 
     def _show_status(self, ended: str = "") -> None:
-        trainer, record = self.trainer, self._last_step
-        if trainer is None:
+        if self.info is None:
             return
-        cfg = trainer.config
         if ended:
             state = ended
         elif self.running:
-            state = "paused" if trainer.paused else "training"
+            state = "paused" if self.paused else "pausing…" if self.pause_requested else "training"
         else:
             state = "ready"
-        bar = self.query_one(ProgressBar)
-        epoch = min(trainer.epoch + 1, cfg.epochs)
-        text = Text.assemble((state, "bold"), f" · epoch {epoch}" + (
-            f" · {_run_length(cfg)}" if cfg.time_budget else f"/{cfg.epochs}"))
-        if record is not None:
-            if cfg.time_budget:  # the clock (or the epochs, if sooner) ends the run: the engine's progress
-                done = trainer.progress()
-                bar.update(total=1.0, progress=done)
-                left = record.elapsed * (1 - done) / max(done, 1e-9)
-            else:
-                total = record.steps_per_epoch * cfg.epochs
-                bar.update(total=total, progress=trainer.global_step)
-                left = max(total - trainer.global_step, 0) * record.elapsed / max(record.global_step, 1)
-            text.append(f" · step {record.step}/{record.steps_per_epoch} · {record.tokens_per_sec:,.0f} tok/s"
-                        f" · lr {record.lr:.2g} · ETA {duration(left)}")
+        text, total, done = status(state, self.info.config, self.position, self.last_step)
+        if self.last_step is not None:
+            self.query_one(ProgressBar).update(total=total, progress=done)
         self.query_one("#train-status", Static).update(text, layout=False)  # fixed height: no reflow
 
     def _sync_buttons(self) -> None:
-        running, trainer = self.running, self.trainer
-        paused = running and trainer.paused
+        running, paused, exists = self.running, self.pause_requested, self.info is not None
         enabled = {
-            "start": not running, "pause": running and not paused, "resume": paused,
-            "stop": running, "reset": trainer is not None, "save": trainer is not None, "load": not running,
-            "compare": True,
+            "start": not running, "pause": running and not paused, "resume": running and paused,
+            "stop": running, "reset": exists, "save": exists, "load": not running, "compare": True,
         }
         for name, on_ in enabled.items():
             self.query_one(f"#train-{name}", Button).disabled = not on_

@@ -16,13 +16,22 @@ MAX_POINTS = 300     # the train curve is thinned to this many points for drawin
 
 
 class Plot(PlotextPlot):
-    """A plotext plot that draws a one-line notice where plotext itself fails.
+    """A plotext plot whose figure is set up again from the widget's data (:meth:`figure`) each
+    time it is drawn, and that draws a one-line notice where plotext itself fails.
 
-    plotext raises on some data ranges (e.g. a legend entry whose series falls
-    outside log-scaled axes); a plot is never worth a crashed app.
+    plotext's build takes the log of a log-scaled series in place, so building one figure twice
+    (any redraw without new data: a resize, a browser's first layout) took the log twice: wrong
+    curves, or a ValueError at the log of 0.  Setting up a figure only stores lists; the build
+    that follows is the costly part, and it runs on every render anyway.  plotext also raises on
+    some data ranges; a plot is never worth a crashed app.
     """
 
+    def figure(self) -> None:
+        """Clear ``self.plt`` and plot the widget's data into it."""
+        self.plt.clear_figure()
+
     def render(self):
+        self.figure()
         try:
             return super().render()
         except (ArithmeticError, IndexError, ValueError) as exc:
@@ -32,19 +41,27 @@ class Plot(PlotextPlot):
 class ZipfPlot(Plot):
     """Frequency against rank of the uni-, bi- and trigrams, each with its fitted exponent."""
 
+    curves: dict[int, tuple[list[int], list[int]]] = {}
+    exponents: dict[int, float] = {}
+
     def show(self, curves: dict[int, tuple[list[int], list[int]]], exponents: dict[int, float]) -> None:
+        self.curves, self.exponents = curves, exponents
+        self.refresh()
+
+    def figure(self) -> None:
         plt = self.plt
         plt.clear_figure()
+        if not any(ranks for ranks, _ in self.curves.values()):
+            return  # log axes with nothing on them have no ticks: plotext fails on None
         plt.xscale("log")
         plt.yscale("log")
         plt.title("Zipf: frequency vs rank (log-log)")
-        for n in sorted(curves):
-            ranks, freqs = curves[n]
-            alpha = exponents.get(n, math.nan)
+        for n in sorted(self.curves):
+            ranks, freqs = self.curves[n]
+            alpha = self.exponents.get(n, math.nan)
             label = f"{n}-gram α={alpha:.2f}" if math.isfinite(alpha) else f"{n}-gram"
             if ranks:
                 plt.plot(ranks, freqs, label=label, marker="braille")
-        self.refresh()
 
 
 def thin(xs: list, ys: list, limit: int = MAX_POINTS) -> tuple[list, list]:
@@ -56,17 +73,28 @@ def thin(xs: list, ys: list, limit: int = MAX_POINTS) -> tuple[list, list]:
 
 
 class LivePlot(Plot):
-    """A plot fed while training runs: :meth:`redraw` replots through ``_draw`` at most
-    ``REDRAW_HZ`` times a second."""
+    """A plot fed while training runs: :meth:`redraw` draws it again at most ``REDRAW_HZ`` times
+    a second."""
 
     _drawn_at = 0.0  # time.monotonic() of the last replot
+    _pending = None  # the timer of a replot put off
 
     def redraw(self, force: bool = False) -> None:
-        """Replot now if the last replot is older than 1/REDRAW_HZ s; else the next record does it."""
-        now = time.monotonic()
-        if force or now - self._drawn_at >= 1 / REDRAW_HZ:
-            self._drawn_at = now
-            self._draw()
+        """Replot now if the last replot is older than 1/REDRAW_HZ s; else once it is (the last
+        records of a short run, which no later record follows, are drawn too)."""
+        wait = self._drawn_at + 1 / REDRAW_HZ - time.monotonic()
+        if force or wait <= 0:
+            if self._pending is not None:
+                self._pending.stop()
+                self._pending = None
+            self._drawn_at = time.monotonic()
+            self.refresh()
+        elif self._pending is None:
+            self._pending = self.set_timer(wait, self._put_off)
+
+    def _put_off(self) -> None:
+        self._pending = None
+        self.redraw(force=True)
 
 
 class PerplexityCurve(LivePlot):
@@ -83,15 +111,17 @@ class PerplexityCurve(LivePlot):
         self.val: list[float] = []
         self.baseline: tuple[str, float] | None = None
         self._drawn_at = 0.0
-        self._draw()
+        self.refresh()
 
-    def add(self, steps: list, epochs: list, global_step: int) -> None:
+    def add(self, steps: list, epochs: list) -> None:
+        """StepRecords (their train perplexity) and EpochRecords (their validation perplexity, at
+        the step the epoch ended)."""
         for record in steps:
             self.steps.append(record.global_step)
             self.train.append(record.perplexity)
         for record in epochs:
             if record.val_perplexity is not None:
-                self.val_steps.append(global_step)
+                self.val_steps.append(record.global_step)
                 self.val.append(record.val_perplexity)
         self.redraw()
 
@@ -99,7 +129,7 @@ class PerplexityCurve(LivePlot):
         self.baseline = (label, perplexity)
         self.redraw(force=True)
 
-    def _draw(self) -> None:
+    def figure(self) -> None:
         plt = self.plt
         plt.clear_figure()
         plt.title("perplexity" + (f" · line to beat: {self.baseline[0]}" if self.baseline else ""))
@@ -116,7 +146,6 @@ class PerplexityCurve(LivePlot):
         if self.baseline is not None and len(self.steps) > 1:  # a series: its label sits in the legend
             label, value = self.baseline
             plt.plot([self.steps[0], self.steps[-1]], [value, value], label=label, color="red")
-        self.refresh()
 
 
 class SessionCurves(LivePlot):
@@ -135,7 +164,7 @@ class SessionCurves(LivePlot):
         if self.display:
             self.redraw()
 
-    def _draw(self) -> None:
+    def figure(self) -> None:
         plt = self.plt
         plt.clear_figure()
         plt.title("validation perplexity of this session's runs" if self.runs
@@ -143,4 +172,3 @@ class SessionCurves(LivePlot):
         plt.xlabel("training seconds")
         for label, seconds, perplexities in self.runs.values():
             plt.plot(seconds, perplexities, label=label, marker="braille")
-        self.refresh()
