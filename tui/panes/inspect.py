@@ -341,9 +341,7 @@ class InspectPane(Vertical):
         if self.result.saturation:
             gates.show(self.result.saturation, self._layer())
         else:
-            gates.plt.clear_figure()
-            gates.plt.title("the RNN has no gates: train a gru or lstm")
-            gates.refresh()
+            gates.show_notice("the RNN has no gates: train a gru or lstm")
 
     def _layer(self) -> int:
         return int(self.key.split(".", 1)[0][1:])

@@ -8,18 +8,32 @@ MARKERS = {"i": "dot", "f": "braille", "o": "sd", "z": "dot", "r": "braille"}
 
 
 class SaturationPlot(Plot):
+    fractions: dict[str, tuple[list[float], list[float]]] = {}
+    layer = 1
+    notice = ""  # a title alone, in place of the scatter
+
     def show(self, fractions: dict[str, tuple[list[float], list[float]]], layer: int) -> None:
         """``fractions``: gate key -> (left fractions, right fractions) of every unit; the gates of
         ``layer`` are drawn, each in its own colour."""
+        self.fractions, self.layer, self.notice = fractions, layer, ""
+        self.refresh()
+
+    def show_notice(self, notice: str) -> None:
+        self.fractions, self.notice = {}, notice
+        self.refresh()
+
+    def figure(self) -> None:
         plt = self.plt
         plt.clear_figure()
-        plt.title(f"gate saturation, layer {layer}: one point per unit")
+        if self.notice:
+            plt.title(self.notice)
+            return
+        plt.title(f"gate saturation, layer {self.layer}: one point per unit")
         plt.xlabel("fraction < 0.1")
         plt.ylabel("fraction > 0.9")
         plt.xlim(0, 1)
         plt.ylim(0, 1)
-        for key, (low, high) in fractions.items():
-            if key.startswith(f"l{layer}."):
+        for key, (low, high) in self.fractions.items():
+            if key.startswith(f"l{self.layer}."):
                 gate = key.split(".", 1)[1]
                 plt.scatter(low, high, label=gate, marker=MARKERS.get(gate, "dot"))
-        self.refresh()
