@@ -73,7 +73,8 @@ async def test_bad_corpus_path_is_an_error_and_the_app_stays_up(tiny_corpus, tmp
         await pilot.press("enter")
         await wait_for(pilot, lambda: "no such file" in str(app.query_one("#corpus-error").render()),
                        what="the corpus error")
-        assert app.is_running and any(n.severity == "error" for n in app._notifications)
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications), what="the notification")
+        assert app.is_running
         assert app.corpus_text.name == str(tiny_corpus)  # the old corpus is kept
 
 

@@ -124,7 +124,8 @@ async def test_failed_load_is_a_notification(tiny_corpus, tmp_path):
         app.training.load(str(bad))
         await wait_for(pilot, lambda: "bad.safetensors" in str(app.query_one("#train-error").render()),
                        what="the load error")
-        assert any(n.severity == "error" for n in app._notifications)
+        # app.notify posts a message: the notification arrives a moment after the pane's line
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications), what="the notification")
         assert app.is_running and app.trainer is None
 
 
