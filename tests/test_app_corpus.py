@@ -19,7 +19,7 @@ def hold_counting(monkeypatch):
         return real(source, token, mode, max_vocab, report)
 
     monkeypatch.setattr(tokenfile, "count_tokens", held)
-    monkeypatch.setattr("tui.panes.corpus.PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr("tui.worker_progress.PROGRESS_EVERY", 0.0)
     return release
 
 
@@ -58,3 +58,22 @@ async def test_a_newer_corpus_takes_over_from_one_being_prepared(tiny_corpus, tm
         await pilot.pause(0.2)
         assert app.corpus_text.name == str(other) and not app.query_one("#corpus-error").display
         assert not app.query_one("#corpus-progress-row").display
+
+
+async def test_a_model_built_on_a_new_token_level_shows_the_preparing_on_the_training_bar(tiny_corpus, monkeypatch):
+    app = create_app(corpus=str(tiny_corpus), given={**TINY, "token": "word"})  # the Corpus pane counts chars
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_stats(pilot, app)
+        release = hold_counting(monkeypatch)  # the word-level token file is made when the model is built
+        await pilot.press("f5")
+        bar = app.query_one("#train-progress", ProgressBar)
+        await wait_for(pilot, lambda: bar.total == 2 and bar.progress == 1, what="the preparing's progress")
+        assert "counting tokens" in str(app.query_one("#train-status").render())
+        assert not app.query_one("#corpus-progress-row").display  # the Corpus pane's bar is not touched
+        release.set()
+        await wait_for(pilot, lambda: app.training.info is not None, what="the model")
+        await wait_for(pilot, lambda: "counting" not in str(app.query_one("#train-status").render()),
+                       what="the run's own status")
+        app.training.stop()
+        await app.workers.wait_for_complete()
+        assert app.training.info.config.token == "word"

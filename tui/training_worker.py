@@ -15,6 +15,7 @@ import time
 from textual.worker import get_current_worker
 
 from tui.messages import Notice, RunReady, Saved, TrainingEnded, TrainingPaused, TrainingTick
+from tui.worker_progress import ProgressPoster
 
 TICK = 0.25         # seconds between metric messages from the training thread
 FLOW_EVERY = 2.0    # seconds between gradient-flow samples (each costs about one training step)
@@ -70,14 +71,15 @@ def build(pane, config, text) -> None:
     from engine.corpus import corpus_name
     from engine.tokenfile import load_corpus
 
-    corpus, vocab = load_corpus(text, token=config.token, mode=config.mode, max_tokens=config.max_tokens)
+    corpus, vocab = load_corpus(text, token=config.token, mode=config.mode, max_tokens=config.max_tokens,
+                                progress=ProgressPoster(pane))
     trainer = trainer_class()(config, corpus, vocab, corpus_name=corpus_name(text))
     pane.post_message(RunReady(trainer.info(), trainer))
 
 
 def load(pane, path: str, source: str | None) -> None:
     """The run saved at ``path``; ``source``: where its text is now, if it moved."""
-    trainer = trainer_class().load(path, source=source)
+    trainer = trainer_class().load(path, source=source, progress=ProgressPoster(pane))
     pane.post_message(RunReady(trainer.info(), trainer, path))
 
 

@@ -5,7 +5,6 @@ worker posts CorpusProgress messages, a few a second, that a progress bar draws.
 """
 from __future__ import annotations
 
-import time
 from functools import partial
 
 from rich.table import Table
@@ -20,31 +19,9 @@ from engine.escape import printable
 from tui.messages import CorpusLoaded, CorpusProgress
 from tui.notify import notify_error
 from tui.widgets.plots import ZipfPlot
+from tui.worker_progress import ProgressPoster
 
 TOKEN_CHOICES = [("characters", "char"), ("words", "word")]
-PROGRESS_EVERY = 0.1  # seconds between progress messages
-
-
-class Cancelled(Exception):
-    """Raised inside the worker when a newer load cancelled it: the work stops at its next chunk."""
-
-
-class ProgressPoster:
-    """The engine's ``progress=`` callback in a worker: posts a CorpusProgress every
-    PROGRESS_EVERY seconds, and stops the work once the worker is cancelled."""
-
-    def __init__(self, pane):
-        self.pane, self.worker, self.last = pane, get_current_worker(), 0.0
-
-    def __call__(self, record) -> None:
-        if self.worker.is_cancelled:
-            raise Cancelled
-        now = time.monotonic()
-        if now - self.last >= PROGRESS_EVERY:
-            self.last = now
-            self.pane.post_message(CorpusProgress(record.stage, record.done, record.total))
-
-
 def ngram_table(stats) -> Table:
     """Top uni/bi/trigrams side by side; spaces inside char n-grams shown as ␣, control characters
     as symbols (engine.escape: an ESC in a raw corpus must not reach the terminal).

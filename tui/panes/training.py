@@ -20,7 +20,7 @@ from engine.config import resolve
 from engine.errors import ConfigError
 from engine.escape import printable
 from tui import training_worker
-from tui.messages import RunReady, Saved, TrainingEnded, TrainingPaused, TrainingTick
+from tui.messages import CorpusProgress, RunReady, Saved, TrainingEnded, TrainingPaused, TrainingTick
 from tui.notify import error_line, notify_error
 from tui.save_checks import save_after_checks
 from tui.screens.dialogs import PathDialog, discard_dialog
@@ -225,6 +225,14 @@ class TrainingPane(Vertical):
         if self.comparing:
             self.query_one(SessionCurves).redraw(force=True)
 
+    @on(CorpusProgress)
+    def _preparing(self, message: CorpusProgress) -> None:
+        """A build or load that prepares a token file (another token level, a moved or large text)
+        shows how far it is on the run's bar; the run's own status replaces it when it is ready."""
+        message.stop()  # the Corpus pane's bar is the Corpus pane's
+        self.query_one("#train-progress", ProgressBar).update(total=max(message.total, 1), progress=message.done)
+        self.query_one("#train-status", Static).update(f"{message.stage}…")
+
     @on(RunReady)
     def _ready(self, message: RunReady) -> None:
         info = self.info = message.info
@@ -343,8 +351,7 @@ class TrainingPane(Vertical):
         else:
             state = "ready"
         text, total, done = status(state, self.info.config, self.position, self.last_step)
-        if self.last_step is not None:
-            self.query_one(ProgressBar).update(total=total, progress=done)
+        self.query_one("#train-progress", ProgressBar).update(total=total, progress=done)
         self.query_one("#train-status", Static).update(text, layout=False)  # fixed height: no reflow
 
     def _sync_buttons(self) -> None:

@@ -54,8 +54,8 @@ def status(state: str, config, position: Position, last_step) -> tuple[Text, flo
     epoch = min(position.epochs + 1, config.epochs)
     text = Text.assemble((state, "bold"), f" · epoch {epoch}" + (
         f" · {run_length(config)}" if config.time_budget else f"/{config.epochs}"))
-    if last_step is None:
-        return text, 1.0, 0.0
+    if last_step is None:  # built or loaded, no step yet: how far the run is (a loaded one's progress)
+        return text, 1.0, position.progress
     if config.time_budget:  # the clock (or the epochs, if sooner) ends the run: the engine's progress
         total, done = 1.0, position.progress
         left = last_step.elapsed * (1 - done) / max(done, 1e-9)
