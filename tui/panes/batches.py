@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui.notify import error_line
 
@@ -65,7 +65,8 @@ def compute_batches(pane, config, from_run: bool, source, batch, steps, iterator
     texts = {(row.batch, row.row): (tokens_text(vocab, row.X, config.token),
                                     tokens_text(vocab, row.Y, config.token))
              for minibatch in minibatches for row in minibatch}
-    pane.post_message(BatchesComputed(minibatches, texts, batch, steps, iterator, config.seed, draw, from_run))
+    if not get_current_worker().is_cancelled:  # else a newer request took over: its result must stay
+        pane.post_message(BatchesComputed(minibatches, texts, batch, steps, iterator, config.seed, draw, from_run))
 
 
 def render_batches(result: BatchesComputed) -> Text:
