@@ -42,7 +42,7 @@ def _forward_states(XW: torch.Tensor, h0: torch.Tensor, W_hh: torch.Tensor, b_h:
     times = K.product(W_hh * s, h0.shape[0])
     states = Hs.unbind(0)
     for prev, cur in zip(states, states[1:]):
-        K.gates_(cur.add_(times(prev)), 0)
+        K.gates_(cur.add_(times(prev)))
     return Hs
 
 
