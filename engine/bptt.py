@@ -52,11 +52,11 @@ def _backward_through_time(dH: torch.Tensor, Hs: torch.Tensor, W_hh: torch.Tenso
     and the carried state's gradient ``dh_last``."""
     dA = torch.empty_like(Hs[1:])
     back = K.product(W_hh.t(), dA.shape[1])
-    carry = dh_last  # what reaches H_t from later: dh_last, then dA_{t+1} W_hh^T
+    grad = dH[-1] if dh_last is None else dH[-1] + dh_last  # all that reaches H_t: at the last step
     for t in range(dA.shape[0] - 1, -1, -1):
-        K.tanh_backward(dH[t] if carry is None else dH[t] + carry, Hs[t + 1], out=dA[t])
+        K.tanh_backward(grad, Hs[t + 1], out=dA[t])
         if t:
-            carry = back(dA[t])
+            grad = back(dA[t]).add_(dH[t - 1])  # dA_t W_hh^T + the direct term of H_{t-1}
     return dA
 
 

@@ -101,15 +101,14 @@ class _GRURecurrence(torch.autograd.Function):
         Hs = XW.new_empty(steps + 1, batch, H)
         Hs[0] = h0
         ZR, H_tilde, RH = XW.new_empty(steps, batch, 2 * H), XW.new_empty(steps, batch, H), XW.new_empty(steps, batch, H)
+        Zs, Rs = (g.unbind(0) for g in ZR.chunk(2, -1))  # every step's views made once, before the loop
         h = h0
-        for xw_zr, xw_h, zr, h_tilde, rh, h_next in zip(
-                XW[..., :2 * H].unbind(0), XW[..., 2 * H:].unbind(0), ZR.unbind(0), H_tilde.unbind(0),
+        for xw_zr, xw_h, zr, z, r, h_tilde, rh, h_next in zip(
+                XW[..., :2 * H].unbind(0), XW[..., 2 * H:].unbind(0), ZR.unbind(0), Zs, Rs, H_tilde.unbind(0),
                 RH.unbind(0), Hs[1:].unbind(0)):
             torch.add(gates(h), xw_zr, out=zr).sigmoid_()
-            Z, R = zr.chunk(2, 1)
-            torch.mul(R, h, out=rh)
-            K.gates_(torch.add(candidate(rh), xw_h, alpha=s, out=h_tilde))
-            h = torch.lerp(h_tilde, h, Z, out=h_next)                  # Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
+            K.gates_(torch.add(candidate(torch.mul(r, h, out=rh)), xw_h, alpha=s, out=h_tilde))
+            h = torch.lerp(h_tilde, h, z, out=h_next)                  # Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
         ctx.save_for_backward(ZR, H_tilde, RH, Hs, W_hzr, W_hh)
         return Hs[1:], Hs[-1].clone()
 
@@ -122,21 +121,23 @@ class _GRURecurrence(torch.autograd.Function):
         back_zr, back_h = K.product(W_hzr.t(), batch), K.product(W_hh.t(), batch)
         G = ZR.new_empty(batch, 2 * H)  # what reaches Z and R from above their sigmoids
         G_z, G_r = G.chunk(2, -1)
-        steps_back = reversed(list(zip(range(steps), ZR.unbind(0), H_tilde.unbind(0), Hs.unbind(0),
-                                       dA_zr.unbind(0), dA_h.unbind(0))))
+        through_z, to_candidate, change = (ZR.new_empty(batch, H) for _ in range(3))
+        Zs, Rs = (g.unbind(0) for g in ZR.chunk(2, -1))
+        direct = [None, *dH_all.unbind(0)[:-1]]  # what reaches H_{t-1} from its own output
+        steps_back = reversed(list(zip(ZR.unbind(0), Zs, Rs, H_tilde.unbind(0), Hs.unbind(0), dA_zr.unbind(0),
+                                       dA_h.unbind(0), direct)))
         dh = dH_all[-1] + dh_last
-        for t, zr, h_tilde, h_prev, da_zr, da_h in steps_back:
-            Z, R = zr.chunk(2, 1)
-            dh_Z = dh * Z
-            K.tanh_backward(dh - dh_Z, h_tilde, out=da_h)               # dH̃ = dH_t (1 - Z)
+        for zr, z, r, h_tilde, h_prev, da_zr, da_h, dh_direct in steps_back:
+            dh_z = torch.mul(dh, z, out=through_z)
+            K.tanh_backward(torch.sub(dh, dh_z, out=to_candidate), h_tilde, out=da_h)  # dH̃ = dH_t (1 - Z)
             d_rh = back_h(da_h)                                         # d(R ⊙ H_{t-1})
-            torch.mul(dh, h_prev - h_tilde, out=G_z)
+            torch.mul(dh, torch.sub(h_prev, h_tilde, out=change), out=G_z)
             torch.mul(d_rh, h_prev, out=G_r)
             K.sigmoid_backward(G, zr, out=da_zr)
-            if t or ctx.needs_input_grad[1]:                            # dH_{t-1}
-                dh = back_zr(da_zr).add_(torch.addcmul(dh_Z, d_rh, R))
-                if t:
-                    dh.add_(dH_all[t - 1])
+            if dh_direct is not None or ctx.needs_input_grad[1]:       # dH_{t-1}
+                dh = back_zr(da_zr).add_(dh_z.addcmul_(d_rh, r))
+                if dh_direct is not None:
+                    dh.add_(dh_direct)
         dW_hzr = K.matmul(Hs[:-1].reshape(-1, H).t(), dA_zr.reshape(-1, 2 * H))
         dW_hh = K.matmul(RH.reshape(-1, H).t(), dA_h.reshape(-1, H))
         dh0 = dh if ctx.needs_input_grad[1] else None
