@@ -35,7 +35,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         ctx.kernels = K = kernels.for_tensor(h0)
         scale = XW.new_ones(4 * H)  # C̃'s pre-activation scaled for the backend's tanh
         scale[3 * H:] = K.tanh_scale
-        hidden_terms = K.product(W_h * scale, batch)
+        hidden_terms = K.product(W_h * scale, batch, steps)
         Hs = XW.new_empty(steps + 1, batch, H)
         Cs = XW.new_empty(steps + 1, batch, H)
         Hs[0], Cs[0] = h0, c0
@@ -58,7 +58,7 @@ class _LSTMRecurrence(torch.autograd.Function):
         K = ctx.kernels
         steps, batch, H = tanh_c.shape
         dA = torch.empty_like(A)
-        back = K.product(W_h.t(), batch)
+        back = K.product(W_h.t(), batch, steps - 1)
         G = A.new_empty(batch, 3 * H)  # what reaches O, I, F from above their sigmoids
         G_o, G_i, G_f = G.chunk(3, -1)
         through_o, dc_i = A.new_empty(batch, H), A.new_empty(batch, H)
@@ -97,7 +97,7 @@ class _GRURecurrence(torch.autograd.Function):
         H = h0.shape[-1]
         ctx.kernels = K = kernels.for_tensor(h0)
         s = K.tanh_scale  # the candidate's pre-activation scaled for the backend's tanh
-        gates, candidate = K.product(W_hzr, batch), K.product(W_hh * s, batch)
+        gates, candidate = K.product(W_hzr, batch, steps), K.product(W_hh * s, batch, steps)
         Hs = XW.new_empty(steps + 1, batch, H)
         Hs[0] = h0
         ZR, H_tilde, RH = XW.new_empty(steps, batch, 2 * H), XW.new_empty(steps, batch, H), XW.new_empty(steps, batch, H)
@@ -118,7 +118,7 @@ class _GRURecurrence(torch.autograd.Function):
         K = ctx.kernels
         steps, batch, H = H_tilde.shape
         dA_zr, dA_h = torch.empty_like(ZR), torch.empty_like(H_tilde)
-        back_zr, back_h = K.product(W_hzr.t(), batch), K.product(W_hh.t(), batch)
+        back_zr, back_h = K.product(W_hzr.t(), batch, steps), K.product(W_hh.t(), batch, steps)
         G = ZR.new_empty(batch, 2 * H)  # what reaches Z and R from above their sigmoids
         G_z, G_r = G.chunk(2, -1)
         through_z, to_candidate, change = (ZR.new_empty(batch, H) for _ in range(3))

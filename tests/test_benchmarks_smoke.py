@@ -97,3 +97,15 @@ def test_the_roofline_counts_the_multiply_adds_of_a_training_step(cell, gates):
     # per step: state x hidden weights forward, gradient x their transpose back; after the loop the
     # hidden weights' gradient; the output layer's forward, input gradient and weight gradient
     assert macs == T * 2 * B * H * gates * H + H * T * B * gates * H + 3 * T * B * H * V
+
+
+def test_generation_times_the_gated_cells_at_their_app_depth(timemachine, one_thread):
+    from benchmarks.generation import measure
+    from engine.config import CELL_DEFAULTS
+
+    for cell in ("gru", "lstm"):
+        row = measure(hidden=16, threads=1, num_chars=3, repeats=1, timer="cpu", cell=cell)
+        assert (row["cell"], row["layers"], row["embed"]) == (cell, CELL_DEFAULTS[cell]["layers"],
+                                                              CELL_DEFAULTS[cell]["embed"])
+        assert set(row["us_per_char"]) == set(row["first_char_ms"]) == {"rnnplay"}
+        assert row["us_per_char"]["rnnplay"] > 0 and row["first_char_ms"]["rnnplay"] > 0

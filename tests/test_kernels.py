@@ -29,7 +29,7 @@ def test_each_kernel_agrees_with_the_portable_one(sizes):
     x, W, b = rand(32, 256, seed=1), rand(256, 96, seed=2) * 0.1, rand(96, seed=3)
     wide = rand(300, 3 * 96, seed=4)  # a column slice of it: the strided weight oneDNN must not see as is
     cases = [
-        (lambda k: k.product(W, 32)(x), {}),
+        (lambda k: k.product(W, 32, 2)(x), {}),
         (lambda k: k.matmul(x.t(), rand(32, 96, seed=5)), {}),
         (lambda k: k.matmul(rand(300, 32, seed=6).t(), wide[:, 96:192]), {}),
         (lambda k: k.affine(x, W, b), {}),

@@ -90,9 +90,9 @@ class OneDNN(Portable):
     def _big(self, rows: int, inner: int, cols: int) -> bool:
         return rows * inner * cols >= self.min_macs
 
-    def product(self, W, rows):
-        if not self._big(rows, *W.shape):
-            return super().product(W, rows)
+    def product(self, W, rows, steps):
+        if steps < 2 or not self._big(rows, *W.shape):  # packing W pays from its second product
+            return super().product(W, rows, steps)
         linear, packed = self.ops["linear"], self.ops["pack"](W.t().contiguous(), rows)
         return lambda x: linear(x, packed, None, "none", [], "")
 

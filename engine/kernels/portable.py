@@ -23,8 +23,9 @@ class Portable:
         """Whether this backend serves tensors like ``t`` (the portable one serves every tensor)."""
         return True
 
-    def product(self, W: torch.Tensor, rows: int):
-        """``f(x) = x @ W`` for a W (in, out) applied to many ``rows``-row inputs (one per step)."""
+    def product(self, W: torch.Tensor, rows: int, steps: int):
+        """``f(x) = x @ W`` for a W (in, out) applied to ``rows``-row inputs, one per step, ``steps``
+        times (a backend may prepare W once for them)."""
         return lambda x: x @ W
 
     def matmul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
