@@ -85,16 +85,17 @@ def measure(*, hidden: int = 512, threads: int | None = None, num_chars: int = 2
         model.requires_grad_(False)
         model.eval()
         prefix_ids = vocab[list(PREFIX)]
-        ways = {"rnnplay": lambda: time_stream(lambda: generate(model, vocab, PREFIX, num_chars), num_chars, now)}
+        ways = {}  # timed in this order, round after round (the RNN's as before: lean, rnnplay, d2l)
         if cell == "rnn":
             params = [p.detach() for p in model.params]
             ways["lean"] = lambda: time_stream(lambda: lean_greedy(params, prefix_ids, num_chars), num_chars, now)
-            refs = load_references()
-            if refs is not None:
-                _, ref_vocab = reference_corpus()
-                torch.manual_seed(0)
-                book_model = refs.d2l.ScratchRNN(len(ref_vocab), hidden)
-                ways["d2l"] = lambda: time_book_predict(refs, book_model, ref_vocab, num_chars, now)
+        ways["rnnplay"] = lambda: time_stream(lambda: generate(model, vocab, PREFIX, num_chars), num_chars, now)
+        refs = load_references() if cell == "rnn" else None
+        if refs is not None:
+            _, ref_vocab = reference_corpus()
+            torch.manual_seed(0)
+            book_model = refs.d2l.ScratchRNN(len(ref_vocab), hidden)
+            ways["d2l"] = lambda: time_book_predict(refs, book_model, ref_vocab, num_chars, now)
         times = {name: [] for name in ways}
         for _ in range(repeats + 1):  # the first round warms up and is dropped
             for name, way in ways.items():
