@@ -1,11 +1,14 @@
 """Greedy generation at batch 1: microseconds per character, and the latency of the first
 character after a 15-character prefix (model side: no terminal, no app).
 
-Three ways are timed in turn: a lean loop on raw tensors (the floor for this model in
+For the RNN three ways are timed in turn: a lean loop on raw tensors (the floor for this model in
 eager PyTorch), the book's predict (../shared/bench/tm_common.predict_greedy) and rnnplay's
-engine.generate.  Weights are random: the cost of a step does not depend on them.
+engine.generate; for the GRU and the LSTM (at the app's depth and embedding for the cell,
+engine.config.CELL_DEFAULTS) rnnplay's engine.generate.  Weights are random: the cost of a step does
+not depend on them.
 
     python -m benchmarks.generation --hidden 512 --threads 1 2
+    python -m benchmarks.generation --cells rnn lstm gru --clock cpu --threads 1
 """
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ from collections.abc import Iterator
 
 import torch
 
+from engine.cells import build_model
+from engine.config import CELL_DEFAULTS
 from engine.generate import generate
-from engine.model import RNNScratch
 
 from .common import clock, load_references, median, num_threads
 from .train_throughput import engine_corpus, reference_corpus
@@ -70,21 +74,23 @@ def time_book_predict(refs, model, vocab, num_chars: int, now=time.perf_counter)
 
 
 def measure(*, hidden: int = 512, threads: int | None = None, num_chars: int = 200,
-            repeats: int = 7, timer: str = "wall") -> dict:
+            repeats: int = 7, timer: str = "wall", cell: str = "rnn") -> dict:
     """Median first-character latency and per-character cost of each way, interleaved, on the
     wall clock or (``timer`` "cpu", one thread) the thread's CPU time."""
     with num_threads(threads):
         now = clock(timer)
         _, vocab = engine_corpus()
-        model = RNNScratch(len(vocab), hidden, generator=torch.Generator().manual_seed(0))
+        layers, embed = CELL_DEFAULTS[cell]["layers"], CELL_DEFAULTS[cell]["embed"]
+        model = build_model(cell, len(vocab), hidden, layers, embed=embed, generator=torch.Generator().manual_seed(0))
         model.requires_grad_(False)
-        params = [p.detach() for p in model.params]
+        model.eval()
         prefix_ids = vocab[list(PREFIX)]
-        ways = {
-            "lean": lambda: time_stream(lambda: lean_greedy(params, prefix_ids, num_chars), num_chars, now),
-            "rnnplay": lambda: time_stream(lambda: generate(model, vocab, PREFIX, num_chars), num_chars, now),
-        }
-        refs = load_references()
+        ways = {}  # timed in this order, round after round (the RNN's as before: lean, rnnplay, d2l)
+        if cell == "rnn":
+            params = [p.detach() for p in model.params]
+            ways["lean"] = lambda: time_stream(lambda: lean_greedy(params, prefix_ids, num_chars), num_chars, now)
+        ways["rnnplay"] = lambda: time_stream(lambda: generate(model, vocab, PREFIX, num_chars), num_chars, now)
+        refs = load_references() if cell == "rnn" else None
         if refs is not None:
             _, ref_vocab = reference_corpus()
             torch.manual_seed(0)
@@ -95,8 +101,8 @@ def measure(*, hidden: int = 512, threads: int | None = None, num_chars: int = 2
             for name, way in ways.items():
                 times[name].append(way())
         return {
-            "hidden": hidden, "threads": torch.get_num_threads(), "chars": num_chars, "repeats": repeats,
-            "clock": "cpu" if now is time.thread_time else "wall",
+            "cell": cell, "hidden": hidden, "layers": layers, "embed": embed, "threads": torch.get_num_threads(),
+            "chars": num_chars, "repeats": repeats, "clock": "cpu" if now is time.thread_time else "wall",
             "us_per_char": {n: round(median([t[1] for t in v[1:]]) * 1e6, 2) for n, v in times.items()},
             "first_char_ms": {n: round(median([t[0] for t in v[1:]]) * 1e3, 3) for n, v in times.items()},
         }
@@ -105,6 +111,7 @@ def measure(*, hidden: int = 512, threads: int | None = None, num_chars: int = 2
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, nargs="+", default=[512])
+    parser.add_argument("--cells", nargs="+", choices=["rnn", "gru", "lstm"], default=["rnn"])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--chars", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=7)
@@ -112,9 +119,10 @@ def main(argv=None) -> int:
                         help="cpu: time 1-thread runs by the thread's CPU time (a loaded machine)")
     args = parser.parse_args(argv)
     for threads in args.threads:
-        for hidden in args.hidden:
-            print(json.dumps(measure(hidden=hidden, threads=threads, num_chars=args.chars,
-                                     repeats=args.repeats, timer=args.clock)), flush=True)
+        for cell in args.cells:
+            for hidden in args.hidden:
+                print(json.dumps(measure(hidden=hidden, threads=threads, num_chars=args.chars, repeats=args.repeats,
+                                         timer=args.clock, cell=cell)), flush=True)
     return 0
 
 

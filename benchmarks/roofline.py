@@ -55,7 +55,7 @@ class Roofline:
         self.steps, self.loops, self.products = steps, [], []  # zero-argument calls
         for rows, inner, cols in per_step:
             x, W = torch.randn(rows, inner, generator=g), torch.randn(inner, cols, generator=g)
-            self.loops.append(_faster([lambda f=kernel.product(W, rows), x=x: f(x)
+            self.loops.append(_faster([lambda f=kernel.product(W, rows, steps), x=x: f(x)
                                        for kernel in (kernels.PORTABLE, fast)]))
         for rows, inner, cols in once:
             # the layouts of the real code: a transposed (time-major states, transposed), b as is
@@ -77,6 +77,6 @@ def matmul_gflops(size: tuple[int, int, int] = (32, 512, 512), repeats: int = 20
     rows, inner, cols = size
     g = torch.Generator().manual_seed(0)
     x, W = torch.randn(rows, inner, generator=g), torch.randn(inner, cols, generator=g)
-    seconds = min(_seconds(lambda f=kernel.product(W, rows): f(x), repeats, now)
+    seconds = min(_seconds(lambda f=kernel.product(W, rows, repeats): f(x), repeats, now)
                   for kernel in (kernels.PORTABLE, kernels.backend()))
     return 2 * rows * inner * cols / seconds / 1e9

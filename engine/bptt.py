@@ -39,10 +39,10 @@ def _forward_states(XW: torch.Tensor, h0: torch.Tensor, W_hh: torch.Tensor, b_h:
     Hs = torch.empty((XW.shape[1] + 1, *h0.shape), dtype=h0.dtype, device=h0.device)
     Hs[0] = h0
     torch.add(b_h * s, XW.transpose(0, 1), alpha=s, out=Hs[1:])  # input terms first, all steps at once
-    times = K.product(W_hh * s, h0.shape[0])
+    times = K.product(W_hh * s, h0.shape[0], XW.shape[1])
     states = Hs.unbind(0)
     for prev, cur in zip(states, states[1:]):
-        K.gates_(cur.add_(times(prev)), 0)
+        K.gates_(cur.add_(times(prev)))
     return Hs
 
 
@@ -51,12 +51,12 @@ def _backward_through_time(dH: torch.Tensor, Hs: torch.Tensor, W_hh: torch.Tenso
     """dA (steps, batch, hidden) from dH, each dH_t's direct term (time-major, left unchanged),
     and the carried state's gradient ``dh_last``."""
     dA = torch.empty_like(Hs[1:])
-    back = K.product(W_hh.t(), dA.shape[1])
-    carry = dh_last  # what reaches H_t from later: dh_last, then dA_{t+1} W_hh^T
+    back = K.product(W_hh.t(), dA.shape[1], dA.shape[0] - 1)
+    grad = dH[-1] if dh_last is None else dH[-1] + dh_last  # all that reaches H_t: at the last step
     for t in range(dA.shape[0] - 1, -1, -1):
-        K.tanh_backward(dH[t] if carry is None else dH[t] + carry, Hs[t + 1], out=dA[t])
+        K.tanh_backward(grad, Hs[t + 1], out=dA[t])
         if t:
-            carry = back(dA[t])
+            grad = back(dA[t]).add_(dH[t - 1])  # dA_t W_hh^T + the direct term of H_{t-1}
     return dA
 
 

@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import kernels
 from .bptt import linear
 from .gated_bptt import gru_recurrence, lstm_recurrence
-from .layers import forward_stepper, init_stack, join_layers, layer_suffix, split_layers, zero_state
+from .layers import init_stack, join_layers, layer_suffix, split_layers, zero_state
 
 
 class _StackedScratch(nn.Module):
@@ -112,7 +113,64 @@ class _StackedScratch(nn.Module):
             self.train(was_training)
 
     def stepper(self, logit_bias: torch.Tensor | None = None):
-        return forward_stepper(self, logit_bias)
+        """``step(index, state) -> (logits (1, V), state)`` for one token at batch 1, outside autograd
+        (generation's stepper; see RNNScratch.stepper for the RNN's).
+
+        The weights are joined once, so that each layer makes one product a token with its new
+        state: H_t^l [W_h^l | W_x^{l+1}] gives the next token's hidden terms and the input terms of
+        the layer above (the top layer's: [W_h | W_hq], the next hidden terms and the logits).  The
+        first layer's input term x_t W_x + b is a row, gathered by token id, of W_x + b (with an
+        embedding, W_e W_x + b: dropout is off).  The columns that meet tanh are scaled by the
+        kernels' ``tanh_scale`` (engine/kernels).  The hidden terms are kept for the state this
+        stepper returned; any other state (a fresh one, one from a forward pass) costs one more
+        product a layer.  Its logits and state live in two sets of buffers used in turn: read them
+        before the step after next (generation does)."""
+        H, L = self.num_hiddens, self.num_layers
+        K = kernels.for_tensor(self.W_hq)
+        s = K.tanh_scale  # the last gate's columns meet tanh (the LSTM's C̃, the GRU's H̃): scaled by s
+        with torch.no_grad():
+            scale = self.W_hq.new_ones(len(self.FUSED) * H)
+            scale[-H:] = s
+            W_x, b = (torch.cat(self.layer_params(0, kind), int(kind == "W_x")) for kind in ("W_x", "b_"))
+            rows = (((self.W_e @ W_x if self.embed_size else W_x) + b) * scale).unbind(0)
+            products = []  # per layer: [W_h | the layer above's W_x, or W_hq] and its bias, written once
+            for layer in range(L):
+                own = self._step_hidden_weights(layer, s)  # (block, factor) pairs
+                if layer + 1 < L:
+                    factors = [1.0] * (len(self.FUSED) - 1) + [s]
+                    above = list(zip(self.layer_params(layer + 1, "W_x"), factors))
+                    above_b = torch.cat(self.layer_params(layer + 1, "b_")) * scale
+                else:
+                    above = [(self.W_hq, 1.0)]
+                    above_b = self.b_q if logit_bias is None else self.b_q + logit_bias
+                widths = [block.shape[1] for block, _ in own + above]
+                W = self.W_hq.new_empty(H, sum(widths))
+                for (block, factor), part in zip(own + above, W.split(widths, 1)):
+                    torch.mul(block, factor, out=part)
+                width = sum(widths[:len(own)])  # the hidden terms' columns, the same in every layer
+                products.append((W, torch.cat([above_b.new_zeros(width), above_b])))
+            cell = self._step_cell(K)
+        outs = [[W.new_empty(1, W.shape[1]) for W, _ in products] for _ in range(2)]
+        states = [self.begin_state(1) for _ in range(2)]
+        per_layer = [self._split_state(state) for state in states]
+        turn = [0, None]  # the buffer set this step writes, and the state the last step returned
+
+        def step(index: int, state):
+            k, last = turn
+            if state is last:
+                before = per_layer[1 - k]
+            else:  # the hidden terms of a state this stepper did not make
+                before = self._split_state(state)
+                for (W, b), out, layer_state in zip(products, outs[1 - k], before):
+                    h = layer_state[0] if isinstance(layer_state, tuple) else layer_state
+                    torch.addmm(b, h, W, out=out)
+            x = rows[index]
+            for layer, ((W, b), hidden, out) in enumerate(zip(products, outs[1 - k], outs[k])):
+                h = cell(layer, hidden[:, :width], x, before[layer], per_layer[k][layer])
+                x = torch.addmm(b, h, W, out=out)[0, width:]
+            turn[:] = 1 - k, states[k]
+            return outs[k][-1][:, width:], states[k]
+        return step
 
 
 class GRUScratch(_StackedScratch):
@@ -137,6 +195,24 @@ class GRUScratch(_StackedScratch):
 
     def _layer_fast(self, layer, XW, h):
         return gru_recurrence(XW, h, *self._hidden_weights(layer))
+
+    def _step_hidden_weights(self, layer, s):
+        W_hz, W_hr, _ = self.layer_params(layer, "W_h")
+        return [(W_hz, 1.0), (W_hr, 1.0)]                            # H_{t-1}'s product: Z and R
+
+    def _step_cell(self, K):
+        """The GRU's step at batch 1 (see _StackedScratch.stepper): ``cell(layer, hidden, x, h,
+        out)`` with ``hidden`` = H_{t-1} [W_hz, W_hr], ``x`` the input terms of the three gates."""
+        H = self.num_hiddens
+        candidates = [W_hh * K.tanh_scale for _, W_hh in map(self._hidden_weights, range(self.num_layers))]
+        zr, rh, h_tilde = self.W_hq.new_empty(1, 2 * H), self.W_hq.new_empty(1, H), self.W_hq.new_empty(1, H)
+        Z, R = zr[:, :H], zr[:, H:]
+
+        def cell(layer, hidden, x, h, out):
+            torch.add(hidden, x[:2 * H], out=zr).sigmoid_()
+            torch.addmm(x[2 * H:], torch.mul(R, h, out=rh), candidates[layer], out=h_tilde)
+            return torch.lerp(K.gates_(h_tilde), h, Z, out=out)          # Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
+        return cell
 
     def _layer_states(self, layer, XW, h, probe=None):
         H = self.num_hiddens
@@ -172,6 +248,24 @@ class LSTMScratch(_StackedScratch):
     def _layer_fast(self, layer, XW, state):
         H_all, h, c = lstm_recurrence(XW, *state, torch.cat(self.layer_params(layer, "W_h"), 1))
         return H_all, (h, c)
+
+    def _step_hidden_weights(self, layer, s):
+        W_ho, W_hi, W_hf, W_hc = self.layer_params(layer, "W_h")
+        return [(W_ho, 1.0), (W_hi, 1.0), (W_hf, 1.0), (W_hc, s)]  # H_{t-1}'s product: all gates
+
+    def _step_cell(self, K):
+        """The LSTM's step at batch 1 (see _StackedScratch.stepper): ``cell(layer, hidden, x, (h, c),
+        (h_out, c_out))`` with ``hidden`` = H_{t-1} W_h, ``x`` the input terms, all gates."""
+        H = self.num_hiddens
+        gates, tanh_c = self.W_hq.new_empty(1, 4 * H), self.W_hq.new_empty(1, H)
+        O, I, F_, C_tilde = gates.chunk(4, 1)
+
+        def cell(layer, hidden, x, before, after):
+            (_, c), (h_out, c_out) = before, after
+            K.gates_(torch.add(hidden, x, out=gates), C_tilde)
+            torch.mul(F_, c, out=c_out).addcmul_(I, C_tilde)                # F ⊙ C_{t-1} + I ⊙ C̃
+            return torch.mul(O, K.tanh(c_out, out=tanh_c), out=h_out)       # O ⊙ tanh(C_t)
+        return cell
 
     def _layer_states(self, layer, XW, state, probe=None):
         H = self.num_hiddens

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import kernels
 from .bptt import linear, rnn_recurrence
 from .layers import (forward_stepper, init_stack, join_layers, layer_suffix, normal_init, split_layers,
                      zero_state)
@@ -117,11 +118,15 @@ class RNNScratch(nn.Module):
         if self.num_layers > 1:
             return forward_stepper(self, logit_bias)
         H = self.num_hiddens
+        K = kernels.for_tensor(self.W_hh)
         with torch.no_grad():
-            rows = (self.W_xh + self.b_h).unbind(0)
-            W = torch.cat([self.W_hh, self.W_hq], 1)
+            s = K.tanh_scale  # the kernels' tanh takes s times its argument (see engine/kernels)
+            rows = ((self.W_xh + self.b_h) * s).unbind(0)
+            W = self.W_hh.new_empty(H, H + self.vocab_size)
+            torch.mul(self.W_hh, s, out=W[:, :H])
+            W[:, H:] = self.W_hq
             b = torch.cat([torch.zeros_like(self.b_h), self.b_q if logit_bias is None else self.b_q + logit_bias])
-        products = [W.new_empty(1, W.shape[1]) for _ in range(2)]  # [h W_hh | logits]
+        products = [W.new_empty(1, W.shape[1]) for _ in range(2)]  # [s h W_hh | logits]
         views = [(p[:, :H], p[:, H:]) for p in products]
         states = [W.new_empty(1, H) for _ in range(2)]
         turn = [0, None]  # the buffer set this step writes, and the h the last step returned
@@ -130,7 +135,7 @@ class RNNScratch(nn.Module):
             k, last = turn
             if h is not last:
                 torch.addmm(b, h, W, out=products[1 - k])
-            h = torch.add(views[1 - k][0], rows[index], out=states[k]).tanh_()
+            h = K.gates_(torch.add(views[1 - k][0], rows[index], out=states[k]))
             torch.addmm(b, h, W, out=products[k])
             turn[:] = 1 - k, h
             return views[k][1], h

@@ -46,6 +46,18 @@ def test_run_all_writes_one_table_and_the_json(timemachine, tmp_path):
     assert "Training tokens/s" in stdout and "Greedy generation" in stdout and "Peak RSS" in stdout
 
 
+def test_generation_times_the_gated_cells_at_their_app_depth(timemachine, one_thread):
+    from benchmarks.generation import measure
+    from engine.config import CELL_DEFAULTS
+
+    for cell in ("gru", "lstm"):
+        row = measure(hidden=16, threads=1, num_chars=3, repeats=1, timer="cpu", cell=cell)
+        assert (row["cell"], row["layers"], row["embed"]) == (cell, CELL_DEFAULTS[cell]["layers"],
+                                                              CELL_DEFAULTS[cell]["embed"])
+        assert set(row["us_per_char"]) == set(row["first_char_ms"]) == {"rnnplay"}
+        assert row["us_per_char"]["rnnplay"] > 0 and row["first_char_ms"]["rnnplay"] > 0
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
 def test_gpu_check_script_runs_on_the_cpu(timemachine, tmp_path):

@@ -306,17 +306,27 @@ def test_dropout_acts_in_training_only(cls):
 
 
 @pytest.mark.parametrize("cls", [GRUScratch, LSTMScratch])
-@pytest.mark.parametrize("layers", [1, 3])
-def test_stepper_matches_forward_and_state_shapes(cls, layers):
-    model = randomised(cls(V, H, num_layers=layers)).eval()
-    X = torch.tensor([[3, 1, 4, 1, 5]])
+@pytest.mark.parametrize("layers,embed", [(1, 0), (3, 0), (2, 4)])
+def test_stepper_matches_forward_and_state_shapes(cls, layers, embed, kernels_backend):
+    model = randomised(cls(V, H, num_layers=layers, embed_size=embed)).eval()
+    X = torch.tensor([[3, 1, 4, 1, 5, 2, 6, 0]])
     logits, state = model(X, model.begin_state(1))
     shape = (1, H) if layers == 1 else (layers, 1, H)
     parts = state if isinstance(state, tuple) else (state,)
     assert all(s.shape == shape for s in parts)
-    step, s = model.stepper(), model.begin_state(1)
+    bias = torch.arange(V, dtype=torch.float32) / V  # a logit bias, as generation's mask
+    step, s = model.stepper(bias), model.begin_state(1)
     for t, index in enumerate(X[0].tolist()):
         out, s = step(index, s)
+        torch.testing.assert_close(out[0], logits[0, t] + bias, atol=1e-6, rtol=1e-5)
+        for mine, theirs in zip(s if isinstance(s, tuple) else (s,), parts if t == 7 else ()):
+            torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=1e-5)
+    # a state the stepper did not make (here: from a forward pass over the first five tokens)
+    with torch.no_grad():  # the stepper works outside autograd
+        _, middle = model(X[:, :5], model.begin_state(1))
+    step = model.stepper()
+    for t in range(5, 8):
+        out, middle = step(X[0, t].item(), middle)
         torch.testing.assert_close(out[0], logits[0, t], atol=1e-6, rtol=1e-5)
 
 

@@ -69,6 +69,11 @@ def _dense(t: torch.Tensor) -> torch.Tensor:
     return t if t.is_contiguous() or t.t().is_contiguous() else t.contiguous()
 
 
+def _copied(x: torch.Tensor) -> int:
+    """How many elements oneDNN's linear copies to read ``x`` as its (row-major) input."""
+    return 0 if x.is_contiguous() else x.numel()
+
+
 class OneDNN(Portable):
     """Float32 CPU tensors through oneDNN and aten's fused kernels; everything else as Portable."""
 
@@ -85,15 +90,20 @@ class OneDNN(Portable):
     def _big(self, rows: int, inner: int, cols: int) -> bool:
         return rows * inner * cols >= self.min_macs
 
-    def product(self, W, rows):
-        if not self._big(rows, *W.shape):
-            return super().product(W, rows)
+    def product(self, W, rows, steps):
+        if steps < 2 or not self._big(rows, *W.shape):  # packing W pays from its second product
+            return super().product(W, rows, steps)
         linear, packed = self.ops["linear"], self.ops["pack"](W.t().contiguous(), rows)
         return lambda x: linear(x, packed, None, "none", [], "")
 
     def matmul(self, a, b):
         if not self._big(a.shape[0], *b.shape):
             return super().matmul(a, b)
+        # oneDNN's linear, x W^T, copies an x that is not row-contiguous and takes W in any of the
+        # two layouts: of a b = (b^T a^T)^T, whichever makes the smaller copy (a weight gradient
+        # H^T dO over all steps copies dO^T, V columns, rather than H^T, H columns)
+        if _copied(b.t()) < _copied(a):
+            return self.ops["linear"](b.t().contiguous(), _dense(a), None, "none", [], "").t()
         return self.ops["linear"](_dense(a), _dense(b).t(), None, "none", [], "")
 
     def affine(self, x, W, b):
@@ -101,16 +111,16 @@ class OneDNN(Portable):
             return super().affine(x, W, b)
         return self.ops["linear"](x, W.t().contiguous(), b, "none", [], "")
 
-    def gates_(self, a, sigmoid_cols):
+    def gates_(self, a, tanh_part=None):
         # the tanh columns hold 2x their pre-activation: one sigmoid over all columns, then
         # tanh = 2 sigmoid(2x) - 1 on the tanh columns
         a.sigmoid_()
-        squashed = a[:, sigmoid_cols:] if sigmoid_cols else a
+        squashed = a if tanh_part is None else tanh_part
         torch.add(_MINUS_ONE, squashed, alpha=2, out=squashed)
         return a
 
     def tanh(self, a, out):
-        return self.gates_(torch.add(a, a, out=out), 0)
+        return self.gates_(torch.add(a, a, out=out))
 
     def sigmoid_backward(self, grad, s, out):
         return self.ops["sigmoid_backward"](grad, s, grad_input=out)

@@ -23,8 +23,9 @@ class Portable:
         """Whether this backend serves tensors like ``t`` (the portable one serves every tensor)."""
         return True
 
-    def product(self, W: torch.Tensor, rows: int):
-        """``f(x) = x @ W`` for a W (in, out) applied to many ``rows``-row inputs (one per step)."""
+    def product(self, W: torch.Tensor, rows: int, steps: int):
+        """``f(x) = x @ W`` for a W (in, out) applied to ``rows``-row inputs, one per step, ``steps``
+        times (a backend may prepare W once for them)."""
         return lambda x: x @ W
 
     def matmul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -35,13 +36,14 @@ class Portable:
         """``x @ W + b`` for x (rows, in), W (in, out), b (out)."""
         return torch.addmm(b, x, W)
 
-    def gates_(self, a: torch.Tensor, sigmoid_cols: int) -> torch.Tensor:
-        """In place on the pre-activations ``a`` (rows, cols): sigmoid over the first
-        ``sigmoid_cols`` columns, tanh over the rest, which hold ``tanh_scale`` times theirs."""
-        if not sigmoid_cols:
+    def gates_(self, a: torch.Tensor, tanh_part: torch.Tensor | None = None) -> torch.Tensor:
+        """In place on the pre-activations ``a`` (rows, cols): tanh over ``tanh_part``, a view of
+        a's last columns (all of a where None), which hold ``tanh_scale`` times their
+        pre-activations, and sigmoid over the columns before it."""
+        if tanh_part is None:
             return a.tanh_()
-        a[:, :sigmoid_cols].sigmoid_()
-        a[:, sigmoid_cols:].tanh_()
+        a[:, :a.shape[1] - tanh_part.shape[1]].sigmoid_()
+        tanh_part.tanh_()
         return a
 
     def tanh(self, a: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
