@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import timedelta
 
 import torch
@@ -49,8 +50,10 @@ class WorkerLost(TrainingError):
 
 
 def _first_line(exc: BaseException) -> str:
+    """The gist of a backend's error: its first sentence, less the source location gloo puts first."""
     text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]
+    line = re.sub(r"^\[[^\]]*\]\s*", "", text[0] if text else "") or type(exc).__name__
+    return line.split(". ")[0][:200]
 
 
 def launched() -> bool:
@@ -172,6 +175,12 @@ class DataParallel:
             raise CorpusError(f"rank(s) {', '.join(map(str, odd))} have a different {what} from rank 0; every "
                               f"machine must train on the same text (copy the file, or run rnnplay prepare on "
                               f"each with the same source and --token)")
+
+    def any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on any rank (e.g. asked to stop): the same answer on every rank."""
+        total = torch.tensor([float(flag)])
+        self._collective(dist.all_reduce, total, group=self._objects)
+        return bool(total > 0)
 
     def check_batch(self, batch: int) -> None:
         if batch % self.world_size:
