@@ -74,11 +74,14 @@ def rank_environment(rank: int, world: int, port: int, local_rank: int | None = 
     return env
 
 
-def launch(args: list[str], world: int = WORLD, **popen) -> list[subprocess.Popen]:
-    """``python ARGS`` as ``world`` ranks on 127.0.0.1, started at once (they meet at the port)."""
+def launch(args, world: int = WORLD, **popen) -> list[subprocess.Popen]:
+    """``python ARGS`` as ``world`` ranks on 127.0.0.1, started at once (they meet at the port);
+    ``args`` and each of ``popen``'s values may be a function of the rank."""
     port = free_port()
-    return [subprocess.Popen([sys.executable, *args], env=rank_environment(rank, world, port), cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    of = lambda value, rank: value(rank) if callable(value) else value  # noqa: E731
+    return [subprocess.Popen([sys.executable, *of(args, rank)], env=rank_environment(rank, world, port), cwd=REPO,
+                             text=True, **{key: of(value, rank) for key, value in popen.items()})
             for rank in range(world)]
 
 
@@ -128,5 +131,20 @@ def rank_main(out: Path) -> None:
         dist.close()
 
 
+def full_disk_on_rank0(argv: list[str]) -> int:
+    """``rnnplay ARGV`` with every fsync failing on rank 0, as on a full disk (its saves fail)."""
+    import errno
+
+    from tui.cli import main
+
+    if os.environ.get("RANK") == "0":
+        def disk_full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        os.fsync = disk_full
+    return main(argv)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "full-disk-on-rank0":
+        sys.exit(full_disk_on_rank0(sys.argv[2:]))
     rank_main(Path(sys.argv[1]))
