@@ -132,15 +132,15 @@ def test_a_failed_save_on_rank_0_is_one_line_on_every_rank_and_the_checkpoint_st
 
 def test_two_torchrun_nodes_on_loopback_train_together(text, tmp_path):
     """Two machines, as two torchrun launches of one process each meeting at 127.0.0.1:PORT; each
-    prepares its own token file (its own data folder), node 0 writes the checkpoint."""
-    save, port = tmp_path / "run.safetensors", free_port()
+    prepares its own token file (its own data folder); node 0 writes the checkpoint and the log."""
+    save, log, port = tmp_path / "run.safetensors", tmp_path / "run.jsonl", free_port()
     launches = []
     for node in range(2):
         env = {**os.environ, "RNNPLAY_DATA_DIR": str(tmp_path / f"node{node}")}
         launches.append(subprocess.Popen(
             [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(node),
              "--nproc-per-node", "1", "--rdzv-backend", "static", "--rdzv-endpoint", f"127.0.0.1:{port}",
-             "-m", "tui.cli", *train_args(text, save, "--epochs", "1")],
+             "-m", "tui.cli", *train_args(text, save, "--epochs", "1", "--metrics-log", str(log))],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     (rc0, out0, err0), (rc1, out1, err1) = finish(launches)
     assert rc0 == 0 and rc1 == 0, err0[-2000:] + err1[-2000:]
@@ -148,3 +148,5 @@ def test_two_torchrun_nodes_on_loopback_train_together(text, tmp_path):
     assert "data-parallel: 2 processes" in err0
     assert all((tmp_path / f"node{node}" / "tokens").is_dir() for node in range(2))
     assert Trainer.load(save).epoch == 1
+    # torchrun's own parser reads --log as an abbreviation of its --log-dir: --metrics-log gets through
+    assert [json.loads(line)["kind"] for line in log.read_text().splitlines()].count("epoch") == 1

@@ -55,10 +55,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="continue the run saved in this checkpoint (its configuration is kept; "
                              "--epochs, --time-budget and --device may change, and --corpus says where the "
                              "run's text is now if it moved: it must be the same text)")
-    parser.add_argument("--log", metavar="PATH", default=None,
+    parser.add_argument("--log", "--metrics-log", metavar="PATH", default=None, dest="log",
                         help="write every step and epoch record to this metrics log, one JSON line each (a new "
                              "file, or an existing log, which a resumed run adds to); `rnnplay log PATH` "
-                             "summarises it or turns it into CSV")
+                             "summarises it or turns it into CSV (under torchrun spell it --metrics-log: "
+                             "torchrun reads --log as its own --log-dir)")
     parser.add_argument("--tensorboard", metavar="DIR", default=None,
                         help="also write the records as TensorBoard scalars in this folder (needs the "
                              "optional tensorboard package: pip install 'rnnplay[tensorboard]')")
