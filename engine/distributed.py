@@ -191,18 +191,19 @@ class DataParallel:
         """This rank's rows of every minibatch (``Minibatches.shard``)."""
         return batches.shard(self.rank, self.world_size)
 
-    def average_gradients(self, params, loss: torch.Tensor) -> float:
-        """Average every parameter's gradient, and the loss, over the ranks with one all-reduce;
-        returns the averaged loss (the loss of the global minibatch)."""
+    def average_gradients(self, params, loss: torch.Tensor, *values: float) -> list[float]:
+        """Average every parameter's gradient, the loss and ``values`` (e.g. the run's clock) over
+        the ranks with one all-reduce; returns the averaged loss (the global minibatch's) and values."""
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([g.reshape(-1) for g in grads] + [loss.detach().reshape(1).to(grads[0].dtype)])
+        tail = torch.tensor([float(loss.detach()), *values], dtype=grads[0].dtype, device=grads[0].device)
+        flat = torch.cat([g.reshape(-1) for g in grads] + [tail])
         self._collective(dist.all_reduce, flat)
         flat /= self.world_size
         offset = 0
         for p, g in zip(params, grads):
             p.grad = g.copy_(flat[offset:offset + g.numel()].view_as(g))
             offset += g.numel()
-        return float(flat[-1])
+        return flat[offset:].tolist()
 
     def gather_rows(self, state):
         """The global hidden state (rows along axis -2 in rank order) from every rank's rows; a

@@ -170,9 +170,10 @@ class Trainer:
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        # data-parallel: gradients (and the loss) averaged over the ranks, then the global norm clipped
-        loss_value = float(loss.detach()) if self.dist is None else self.dist.average_gradients(self.model.params,
-                                                                                                loss)
+        if self.dist is None:
+            loss_value = float(loss.detach())
+        else:  # gradients, loss and clock averaged over the ranks: all clip the global norm, take the same step
+            loss_value, self.elapsed = self.dist.average_gradients(self.model.params, loss, self.elapsed)
         norm = grad_clipping(self.model, self.config.clip)
         if not (math.isfinite(loss_value) and math.isfinite(norm)):
             self.optimizer.zero_grad(set_to_none=True)
@@ -269,7 +270,10 @@ class Trainer:
         while self.epoch < cfg.epochs:
             batches = self._epoch_batches()
             for X, Y in batches[self._step_in_epoch:]:
-                if cfg.time_budget and self.elapsed >= cfg.time_budget:
+                out_of_time = cfg.time_budget and self.elapsed >= cfg.time_budget
+                if cfg.time_budget and self.dist is not None:  # every rank stops after the same step
+                    out_of_time = self.dist.any_rank(out_of_time)
+                if out_of_time:
                     return
                 start = time.perf_counter()
                 with self._lock:

@@ -150,3 +150,15 @@ def test_two_torchrun_nodes_on_loopback_train_together(text, tmp_path):
     assert Trainer.load(save).epoch == 1
     # torchrun's own parser reads --log as an abbreviation of its --log-dir: --metrics-log gets through
     assert [json.loads(line)["kind"] for line in log.read_text().splitlines()].count("epoch") == 1
+
+
+def test_a_time_budget_ends_every_rank_after_the_same_step(text, tmp_path):
+    """Each process measures its own time: they agree (the run's clock is averaged with the gradients,
+    the budget is checked by all together), or one would wait for the other until the timeout."""
+    save = tmp_path / "run.safetensors"
+    args = ["-m", "tui.cli", *train_args(text, save, "--time-budget", "1", "--schedule", "cosine", "--dist-timeout",
+                                         "30")]
+    (rc0, out0, err0), (rc1, out1, err1) = finish(launch(args))
+    assert rc0 == 0 and rc1 == 0, err0[-2000:] + err1[-2000:]
+    summary = json.loads(out0)
+    assert summary["seconds"] >= 1 and Trainer.load(save).global_step == summary["steps"]

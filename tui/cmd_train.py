@@ -8,31 +8,11 @@ import sys
 from pathlib import Path
 
 from tui.options import (add_source_arguments, add_threads_argument, add_train_arguments, given_train_options,
-                          option_names, train_config_from_args)
+                          option_names, positive, train_config_from_args)
 
 SAMPLE_PREFIX = "time traveller "
 SAMPLES = 10  # greedy samples printed over a run (every epoch gets a line)
 ADAM_LR_WARNING = 0.1
-
-
-def _processes(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"{value}: give 1 or more processes")
-    return count
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"{value}: give a positive number of seconds")
-    return seconds
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -66,11 +46,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_threads_argument(parser)
     parser.add_argument("--json", action="store_true",
                         help="progress on stderr and one JSON summary line on stdout")
-    parser.add_argument("--nproc", type=_processes, metavar="N", default=None,
+    parser.add_argument("--nproc", type=positive(int, "processes"), metavar="N", default=None,
                         help="train data-parallel in N processes on this machine (launches torchrun with this "
                              "command line; under torchrun itself, leave it out): --batch stays the global "
                              "minibatch, each process taking batch/N of its rows; one process prints")
-    parser.add_argument("--dist-timeout", type=_seconds, metavar="SECONDS", default=None,
+    parser.add_argument("--dist-timeout", type=positive(float, "seconds"), metavar="SECONDS", default=None,
                         help="data-parallel runs: how long a process waits for a silent other one before the "
                              "run ends with an error (default: 600)")
     parser.set_defaults(run=run)
@@ -83,12 +63,20 @@ def _node_first(dist, fn):
     return fn() if dist is None else dist.local_main_first(fn)
 
 
+def _progress_bar(dist):
+    """A bar while the corpus is prepared; data-parallel, on the first process only."""
+    from contextlib import nullcontext
+
+    from tui.progress import progress_bar
+
+    return progress_bar() if dist is None or dist.is_main else nullcontext()
+
+
 def _make_trainer(args, dist=None):
     from engine.checkpoint import RESUMABLE
     from engine.errors import ConfigError
     from engine.tokenfile import prepare
     from engine.train import Trainer
-    from tui.progress import progress_bar
 
     if args.resume:
         given = given_train_options(args)
@@ -96,13 +84,13 @@ def _make_trainer(args, dist=None):
         if ignored:
             raise ConfigError(f"--resume keeps the checkpoint's configuration; drop {option_names(ignored)} "
                               f"(only {option_names(RESUMABLE)} and --corpus may be given)")
-        with progress_bar() as progress:  # the corpus is prepared again (or found prepared)
+        with _progress_bar(dist) as progress:  # the corpus is prepared again (or found prepared)
             trainer = _node_first(dist, lambda: Trainer.load(args.resume, source=args.corpus, changes=given,
                                                              encoding=args.encoding, max_bytes=args.max_bytes,
                                                              progress=progress, dist=dist))
         return trainer, trainer.notice
     config = train_config_from_args(args)
-    with progress_bar() as progress:
+    with _progress_bar(dist) as progress:
         prepared = _node_first(dist, lambda: prepare(args.corpus, config.token, config.mode, encoding=args.encoding,
                                                      max_bytes=args.max_bytes, progress=progress))
     if dist is not None:  # several machines: each prepared its own token file, which must be the same
