@@ -162,3 +162,21 @@ def test_a_time_budget_ends_every_rank_after_the_same_step(text, tmp_path):
     assert rc0 == 0 and rc1 == 0, err0[-2000:] + err1[-2000:]
     summary = json.loads(out0)
     assert summary["seconds"] >= 1 and Trainer.load(save).global_step == summary["steps"]
+
+
+def test_sigterm_to_one_rank_stops_both_after_the_same_minibatch_and_saves(text, tmp_path):
+    save = tmp_path / "run.safetensors"
+    args = ["-m", "tui.cli", *train_args(text, save, "--epochs", "100000", "--dist-timeout", "30")]
+    procs = launch(args, stderr=lambda rank: (tmp_path / f"err{rank}").open("w"))
+    try:
+        _wait_for(tmp_path / "err0", "epoch    2")
+        procs[1].send_signal(signal.SIGTERM)  # only rank 1 is asked: they agree at the next minibatch
+        (rc0, out0, _), (rc1, out1, _) = finish(procs, timeout=60)
+    finally:
+        for p in procs:
+            p.kill()
+    assert (rc0, rc1) == (0, 128 + signal.SIGTERM)
+    summary = json.loads(out0)
+    assert out1 == "" and summary["checkpoint"] == str(save)
+    assert Trainer.load(save).global_step == summary["steps"]  # saved at the minibatch both stopped after
+    assert "Traceback" not in (tmp_path / "err0").read_text() + (tmp_path / "err1").read_text()
