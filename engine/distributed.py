@@ -79,7 +79,7 @@ class DataParallel:
 
     def __init__(self, rank: int, world_size: int, local_rank: int, device: torch.device, objects=None):
         self.rank, self.world_size, self.local_rank, self.device = rank, world_size, local_rank, device
-        self._objects = objects  # the gloo group for Python objects (None: the default group is gloo)
+        self._objects = objects  # the gloo group for the JSON values (None: the default group is gloo)
 
     @classmethod
     def start(cls, device: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> DataParallel:

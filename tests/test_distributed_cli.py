@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from distributed_support import REPO, finish, free_port, launch
+from distributed_support import REPO, finish, free_port, launch, rank_environment
 from engine.checkpoint import load_model
 from engine.train import Trainer
 from tui.cli import main as cli
@@ -180,3 +180,15 @@ def test_sigterm_to_one_rank_stops_both_after_the_same_minibatch_and_saves(text,
     assert out1 == "" and summary["checkpoint"] == str(save)
     assert Trainer.load(save).global_step == summary["steps"]  # saved at the minibatch both stopped after
     assert "Traceback" not in (tmp_path / "err0").read_text() + (tmp_path / "err1").read_text()
+
+
+def test_a_rank_that_never_comes_ends_the_rendezvous_with_one_line(text, tmp_path):
+    start = time.monotonic()  # rank 0 of 2, alone: rank 1 is never started
+    run = subprocess.run([sys.executable, "-m", "tui.cli", *train_args(text, tmp_path / "x.safetensors",
+                                                                       "--dist-timeout", "3")],
+                         env=rank_environment(0, 2, free_port()), cwd=REPO, capture_output=True, text=True,
+                         timeout=60)
+    rc, err = run.returncode, run.stderr
+    assert rc == 2 and time.monotonic() - start < 40
+    [line] = one_line_errors(err)
+    assert line.startswith("rnnplay: error: rank 0: could not join the other 1 worker(s) at 127.0.0.1:")
