@@ -8,7 +8,7 @@ optimizer, with clipping biting at some steps.  Checkpoints cross world sizes bo
 import pytest
 import torch
 
-from distributed_support import CASES, PER_RANK, RESUME_AT, STEPS, WORLD, finish, launch, train_to, trainer
+from distributed_support import CASES, PER_RANK, RESUME_AT, STEPS, TEXT, WORLD, finish, launch, train_to, trainer
 from engine.train import Trainer
 from engine.vocab import corpus_from_text
 
@@ -55,7 +55,7 @@ def test_a_two_rank_checkpoint_resumes_alone_as_an_uninterrupted_run(two_ranks, 
     case = tuple(name.split("-"))
     uninterrupted = trainer(case, WORLD * PER_RANK)
     train_to(uninterrupted, STEPS)
-    saved = Trainer.load(out / f"{name}-w2.safetensors", corpus=corpus_from_text(uninterrupted_text())[0])
+    saved = Trainer.load(out / f"{name}-w2.safetensors", corpus=corpus_from_text(TEXT)[0])
     assert saved.global_step == RESUME_AT
     # the carried state was gathered from both ranks: the global batch's rows, as one process saves
     tensors = saved.state_dict()[0]
@@ -72,9 +72,3 @@ def test_a_single_process_checkpoint_resumes_on_two_ranks_as_an_uninterrupted_ru
     train_to(uninterrupted, STEPS)
     for mine, reference in zip(results["resumed"][name], uninterrupted.model.params):
         torch.testing.assert_close(mine, reference.detach(), **CLOSE)
-
-
-def uninterrupted_text():
-    from distributed_support import TEXT
-
-    return TEXT
