@@ -80,14 +80,17 @@ class Trainer:
 
     ``epoch`` counts finished epochs and ``global_step`` finished minibatches.  ``cuda_graph``:
     replay each step as one CUDA graph (engine/kernels/cuda_graph.py); None: where it applies.
-    ``hooks``: see :class:`TrainHooks`.
+    ``hooks``: see :class:`TrainHooks`.  ``dist``: this process's rank among data-parallel
+    workers (engine.distributed.DataParallel), which then train on its device; None: alone.
     """
 
     def __init__(self, config: TrainConfig, corpus, vocab: Vocab, *, corpus_name: str = "",
-                 cuda_graph: bool | None = None, hooks: TrainHooks | None = None):
+                 cuda_graph: bool | None = None, hooks: TrainHooks | None = None, dist=None):
         config.validate()
-        self.config, self.vocab, self.corpus_name = config, vocab, corpus_name
-        self.device = resolve_device(config.device)
+        self.config, self.vocab, self.corpus_name, self.dist = config, vocab, corpus_name, dist
+        self.device = resolve_device(config.device) if dist is None else dist.device
+        if dist is not None:
+            dist.check_batch(config.batch)
         if self.device.type == "cpu":
             keep_freed_memory()  # a step's buffers are reused, not faulted in again (see there)
         self._corpus = corpus
@@ -97,7 +100,7 @@ class Trainer:
                               f"token(s); use more text or --val-fraction 0")
         self._make_batches = seq_data_iter_sequential if config.iterator == "sequential" else seq_data_iter_random
         # a text too short for one minibatch is refused now, not at the first step
-        self._make_batches(self._train, config.batch, config.steps, generator=torch.Generator())
+        self._batches(torch.Generator())
         # minibatches per epoch (up to one fewer with a random offset): the schedule's clock
         self.steps_per_epoch = max(1, num_minibatches(len(self._train), config.batch, config.steps, 0,
                                                       sequential=config.iterator == "sequential"))
@@ -132,7 +135,8 @@ class Trainer:
         self._bad_in_a_row = 0
         self._good_params: list[torch.Tensor] | None = None  # weights before the last finite step
         self.notice = ""  # for the user, e.g. why the device differs from the checkpoint's
-        self._graphed = graph_wanted(self.device, config.cell, config.dropout, cuda_graph)
+        # a graphed step has no place for the all-reduce between backward and clipping
+        self._graphed = dist is None and graph_wanted(self.device, config.cell, config.dropout, cuda_graph)
         self._graph: GraphedStep | None = None  # captured at the first step
         self.hooks = hooks or TrainHooks()
 
@@ -144,8 +148,12 @@ class Trainer:
             self._epoch_loss, self._epoch_tokens, self._epoch_seconds = 0.0, 0, 0.0
         else:  # resuming inside an epoch: replay its draws, then skip what was done
             self._data_rng.set_state(self._epoch_rng_state)
-        cfg = self.config
-        return self._make_batches(self._train, cfg.batch, cfg.steps, generator=self._data_rng)
+        return self._batches(self._data_rng)
+
+    def _batches(self, generator: torch.Generator) -> Minibatches:
+        """An epoch's minibatches (of the global batch); a data-parallel rank's rows of them."""
+        batches = self._make_batches(self._train, self.config.batch, self.config.steps, generator=generator)
+        return batches if self.dist is None else self.dist.shard(batches)
 
     def _train_step(self, X: torch.Tensor, Y: torch.Tensor) -> tuple[float, float, bool]:
         """``(loss, gradient norm, finite)``; a non-finite step updates nothing."""
@@ -162,8 +170,11 @@ class Trainer:
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.dist is None:
+            loss_value = float(loss.detach())
+        else:  # gradients, loss and clock averaged over the ranks: all clip the global norm, take the same step
+            loss_value, self.elapsed = self.dist.average_gradients(self.model.params, loss, self.elapsed)
         norm = grad_clipping(self.model, self.config.clip)
-        loss_value = float(loss.detach())
         if not (math.isfinite(loss_value) and math.isfinite(norm)):
             self.optimizer.zero_grad(set_to_none=True)
             self._state = None  # a NaN state must not be carried into the next minibatch
@@ -199,11 +210,12 @@ class Trainer:
         self.model.train()
         if not self.config.dropout:
             return self.model(X, state)
-        # dropout masks from a seed of (run seed, step): a resumed run draws the same masks as an
-        # uninterrupted one, and the global RNG is left as it was
+        # dropout masks from a seed of (run seed, step, data-parallel rank): a resumed run draws the
+        # same masks as an uninterrupted one, ranks draw different ones, the global RNG is left alone
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        rank = 0 if self.dist is None else self.dist.rank
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.config.seed * 1_000_003 + self.global_step)
+            torch.manual_seed(self.config.seed * 1_000_003 + self.global_step + (rank << 40))
             return self.model(X, state)
 
     def _keep_good_params(self) -> None:
@@ -254,10 +266,14 @@ class Trainer:
         """Train until ``config.epochs`` epochs are done or the time budget is spent; leaving the
         loop early (closing the generator) stops after the step whose record was yielded last."""
         cfg = self.config
+        ranks = 1 if self.dist is None else self.dist.world_size  # tokens are counted over all ranks
         while self.epoch < cfg.epochs:
             batches = self._epoch_batches()
             for X, Y in batches[self._step_in_epoch:]:
-                if cfg.time_budget and self.elapsed >= cfg.time_budget:
+                out_of_time = cfg.time_budget and self.elapsed >= cfg.time_budget
+                if cfg.time_budget and self.dist is not None:  # every rank stops after the same step
+                    out_of_time = self.dist.any_rank(out_of_time)
+                if out_of_time:
                     return
                 start = time.perf_counter()
                 with self._lock:
@@ -266,8 +282,8 @@ class Trainer:
                     self._step_in_epoch += 1
                     self.global_step += 1
                     if finite:
-                        self._epoch_loss += loss * Y.numel()
-                        self._epoch_tokens += Y.numel()
+                        self._epoch_loss += loss * Y.numel() * ranks
+                        self._epoch_tokens += Y.numel() * ranks
                         if self.hooks.after_step is not None:
                             self.hooks.after_step()
                     self._bad_in_a_row = 0 if finite else self._bad_in_a_row + 1
@@ -287,6 +303,11 @@ class Trainer:
         return list(self.hooks.eval_weights()) if self.hooks.eval_weights is not None else self.model.params
 
     def _validate(self) -> float | None:
+        if self.dist is not None:  # rank 0 validates; every rank learns the perplexity
+            return self.dist.main_only(self._validate_here)
+        return self._validate_here()
+
+    def _validate_here(self) -> float | None:
         if len(self._val) < 2:
             return None
         weights = self._eval_weights()
@@ -391,6 +412,8 @@ class Trainer:
                 tensors["rng.epoch"] = self._epoch_rng_state.clone()
             if self._state is not None:  # the LSTM's state is the pair (H, C)
                 pair = self._state if isinstance(self._state, tuple) else (self._state,)
+                if self.dist is not None:  # the global minibatch's rows, as a single process holds them
+                    pair = self.dist.gather_rows(pair)
                 tensors.update(zip(("state.h", "state.c"), (s.clone() for s in pair)))
             meta = {
                 "config": asdict(self.config),
@@ -424,6 +447,8 @@ class Trainer:
             if epoch_rng is not None:
                 torch.Generator().set_state(epoch_rng)  # fails here on a bad state, rather than mid-run
             carried = train_state.carried_state(self.model.begin_state(self.config.batch), tensors, self.device)
+            if carried is not None and self.dist is not None:
+                carried = self.dist.own_rows(carried)
             counts = {key: train_state.count(progress[key])
                       for key in ("epoch", "global_step", "step_in_epoch", "epoch_tokens")}
             elapsed, epoch_seconds = (train_state.seconds(progress[key]) for key in ("elapsed", "epoch_seconds"))
@@ -448,20 +473,24 @@ class Trainer:
         returns the position saved (``meta["progress"]`` of :meth:`state_dict`)."""
         with self._saving:  # one save at a time: each marks what it copied as saved
             tensors, meta = self.state_dict()
-            write_checkpoint(path, tensors, meta)
+            if self.dist is None:
+                write_checkpoint(path, tensors, meta)
+            else:  # rank 0 writes; a failure is every rank's error
+                self.dist.main_only(lambda: str(write_checkpoint(path, tensors, meta)))
             with self._lock:
                 self._saved_changes = self._copied_changes
         return meta["progress"]
 
     @classmethod
     def load(cls, path, *, corpus=None, source: str | None = None, changes: Mapping | None = None,
-             hooks: TrainHooks | None = None, **read_options) -> "Trainer":
+             hooks: TrainHooks | None = None, dist=None, **read_options) -> "Trainer":
         """A trainer that continues the checkpointed run; the corpus is read again from its
         source, or from ``source`` when the text moved (``read_options``: encoding, max_bytes,
         progress), or given, and must be the one the run was trained on.  ``changes``: the
         epochs, time budget or device of the run from here on (engine.checkpoint.RESUMABLE)."""
         saved = open_run(path, corpus=corpus, source=source, changes=changes, **read_options)
-        trainer = cls(saved.config, saved.corpus, saved.vocab, corpus_name=saved.corpus_name, hooks=hooks)
+        trainer = cls(saved.config, saved.corpus, saved.vocab, corpus_name=saved.corpus_name, hooks=hooks,
+                      dist=dist)
         trainer.notice = saved.notice
         trainer.load_state_dict(saved.tensors, saved.meta, where=path)
         return trainer

@@ -120,3 +120,11 @@ def test_large_corpus_measures_every_command(timemachine):
     for command in ("prepare", "stats"):
         assert result[command]["seconds"] > 0 and result[command]["peak_rss_mb"] > 50
     assert 0 < result["train_start_seconds"] and result["train"]["peak_rss_mb"] > 50
+
+
+def test_ddp_throughput_prints_the_three_setups_and_their_ratios(timemachine):
+    out = run([sys.executable, "-m", "benchmarks.ddp_throughput", "--repeats", "1", "--window", "1", "--hidden",
+               "8", "--batch", "4", "--steps", "5", "--max-tokens", "3000"])
+    machine, setting, line = out.splitlines()
+    assert json.loads(machine)["cores"] >= 1 and "global batch 4 x 5 steps" in setting
+    assert line.startswith("2 processes x 1 thread:") and "1 process x 2 threads:" in line and "ratio" in line

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tui.options import (add_source_arguments, add_threads_argument, add_train_arguments, given_train_options,
-                          option_names, train_config_from_args)
+                          option_names, positive, train_config_from_args)
 
 SAMPLE_PREFIX = "time traveller "
 SAMPLES = 10  # greedy samples printed over a run (every epoch gets a line)
@@ -35,26 +35,48 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="continue the run saved in this checkpoint (its configuration is kept; "
                              "--epochs, --time-budget and --device may change, and --corpus says where the "
                              "run's text is now if it moved: it must be the same text)")
-    parser.add_argument("--log", metavar="PATH", default=None,
+    parser.add_argument("--log", "--metrics-log", metavar="PATH", default=None, dest="log",
                         help="write every step and epoch record to this metrics log, one JSON line each (a new "
                              "file, or an existing log, which a resumed run adds to); `rnnplay log PATH` "
-                             "summarises it or turns it into CSV")
+                             "summarises it or turns it into CSV (under torchrun spell it --metrics-log: "
+                             "torchrun reads --log as its own --log-dir)")
     parser.add_argument("--tensorboard", metavar="DIR", default=None,
                         help="also write the records as TensorBoard scalars in this folder (needs the "
                              "optional tensorboard package: pip install 'rnnplay[tensorboard]')")
     add_threads_argument(parser)
     parser.add_argument("--json", action="store_true",
                         help="progress on stderr and one JSON summary line on stdout")
+    parser.add_argument("--nproc", type=positive(int, "processes"), metavar="N", default=None,
+                        help="train data-parallel in N processes on this machine (launches torchrun with this "
+                             "command line; under torchrun itself, leave it out): --batch stays the global "
+                             "minibatch, each process taking batch/N of its rows; one process prints")
+    parser.add_argument("--dist-timeout", type=positive(float, "seconds"), metavar="SECONDS", default=None,
+                        help="data-parallel runs: how long a process waits for a silent other one before the "
+                             "run ends with an error (default: 600)")
     parser.set_defaults(run=run)
     return parser
 
 
-def _make_trainer(args):
+def _node_first(dist, fn):
+    """``fn()``; data-parallel, on each machine's first process before the others (which then find
+    the token file it prepared), an error on any process being every one's."""
+    return fn() if dist is None else dist.local_main_first(fn)
+
+
+def _progress_bar(dist):
+    """A bar while the corpus is prepared; data-parallel, on the first process only."""
+    from contextlib import nullcontext
+
+    from tui.progress import progress_bar
+
+    return progress_bar() if dist is None or dist.is_main else nullcontext()
+
+
+def _make_trainer(args, dist=None):
     from engine.checkpoint import RESUMABLE
     from engine.errors import ConfigError
     from engine.tokenfile import prepare
     from engine.train import Trainer
-    from tui.progress import progress_bar
 
     if args.resume:
         given = given_train_options(args)
@@ -62,16 +84,30 @@ def _make_trainer(args):
         if ignored:
             raise ConfigError(f"--resume keeps the checkpoint's configuration; drop {option_names(ignored)} "
                               f"(only {option_names(RESUMABLE)} and --corpus may be given)")
-        with progress_bar() as progress:  # the corpus is prepared again (or found prepared)
-            trainer = Trainer.load(args.resume, source=args.corpus, changes=given, encoding=args.encoding,
-                                   max_bytes=args.max_bytes, progress=progress)
+        with _progress_bar(dist) as progress:  # the corpus is prepared again (or found prepared)
+            trainer = _node_first(dist, lambda: Trainer.load(args.resume, source=args.corpus, changes=given,
+                                                             encoding=args.encoding, max_bytes=args.max_bytes,
+                                                             progress=progress, dist=dist))
         return trainer, trainer.notice
     config = train_config_from_args(args)
-    with progress_bar() as progress:
-        prepared = prepare(args.corpus, config.token, config.mode, encoding=args.encoding, max_bytes=args.max_bytes,
-                           progress=progress)
-    return (Trainer(config, prepared.corpus(config.max_tokens), prepared.vocab, corpus_name=prepared.name),
-            prepared.notice)
+    with _progress_bar(dist) as progress:
+        prepared = _node_first(dist, lambda: prepare(args.corpus, config.token, config.mode, encoding=args.encoding,
+                                                     max_bytes=args.max_bytes, progress=progress))
+    if dist is not None:  # several machines: each prepared its own token file, which must be the same
+        dist.check_same(prepared.tokens_sha1, "token file (SHA-1 of its tokens)")
+    return (Trainer(config, prepared.corpus(config.max_tokens), prepared.vocab, corpus_name=prepared.name,
+                    dist=dist), prepared.notice)
+
+
+def _check_ranks_agree(dist, trainer) -> None:
+    """Every process trains the same run: the same vocabulary, configuration and position."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    vocab = hashlib.sha1(json.dumps(trainer.vocab.idx_to_token).encode()).hexdigest()
+    dist.check_same(vocab, "vocabulary")
+    dist.check_same([asdict(trainer.config), trainer.global_step], "configuration or resumed checkpoint")
 
 
 def _save_path(args, trainer) -> Path:
@@ -182,35 +218,66 @@ def _write(sinks: list, record) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    sinks = _open_sinks(args)  # a --log or --tensorboard that cannot be written is refused before any work
+    from engine.distributed import DEFAULT_TIMEOUT, DataParallel, launched
+    from engine.errors import ConfigError
+
+    if args.nproc:
+        if launched():
+            raise ConfigError("--nproc starts torchrun itself: leave it out of a command that torchrun runs", "nproc")
+        from tui.torchrun import launch
+
+        return launch(args.argv, args.nproc)
+    dist = DataParallel.start(args.device or "auto", args.dist_timeout or DEFAULT_TIMEOUT) if launched() else None
     try:
-        return _train(args, sinks)
+        # a --log or --tensorboard that cannot be written is refused before any work (only the first
+        # process of a data-parallel run writes them)
+        sinks = []
+        if dist is None:
+            sinks = _open_sinks(args)
+        else:
+            dist.main_only(lambda: sinks.extend(_open_sinks(args)))
+        try:
+            return _train(args, sinks, dist)
+        finally:
+            for sink in sinks:
+                sink.close()
     finally:
-        for sink in sinks:
-            sink.close()
+        if dist is not None:
+            dist.close()
 
 
-def _train(args: argparse.Namespace, sinks: list) -> int:
+def _train(args: argparse.Namespace, sinks: list, dist) -> int:
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from engine.checkpoint_file import check_save_target
+    from engine.distributed import WorkerLost
     from engine.escape import json_line, printable
     from engine.train import EpochRecord
 
+    main = dist is None or dist.is_main  # data-parallel: the first process alone prints and logs
     # no markup: a sample or a path may hold [brackets] that rich would read as styles
-    console = Console(stderr=args.json, highlight=False, soft_wrap=True, markup=False)
+    console = Console(stderr=args.json, highlight=False, soft_wrap=True, markup=False, quiet=not main)
     torch.set_num_threads(args.threads)
-    trainer, notice = _make_trainer(args)
-    if notice:
+    trainer, notice = _make_trainer(args, dist)
+    if dist is not None:
+        _check_ranks_agree(dist, trainer)
+    if notice and main:
         print(f"rnnplay: {printable(notice)}", file=sys.stderr)
     save_path = _save_path(args, trainer)
-    replacing = check_save_target(save_path, corpus=trainer.corpus_name, resumed=args.resume)
-    if replacing:
+
+    def check_target():
+        return check_save_target(save_path, corpus=trainer.corpus_name, resumed=args.resume)
+
+    replacing = check_target() if dist is None else dist.main_only(check_target)
+    if replacing and main:
         print(f"rnnplay: {printable(replacing)}", file=sys.stderr)
     cfg = trainer.config
-    if cfg.optimizer == "adam" and cfg.lr >= ADAM_LR_WARNING:
+    if dist is not None:
+        console.print(f"data-parallel: {dist.world_size} processes, {cfg.batch // dist.world_size} rows of each "
+                      f"minibatch each, on {dist.device}")
+    if cfg.optimizer == "adam" and cfg.lr >= ADAM_LR_WARNING and main:
         print(f"rnnplay: lr {cfg.lr:g} is far above Adam's usual range (around 0.001-0.01); "
               f"the book's recipe is --optimizer sgd --lr 1", file=sys.stderr)
     console.print(f"training on {printable(trainer.corpus_name)} ({cfg.mode} {cfg.token}s, "
@@ -255,7 +322,7 @@ def _train(args: argparse.Namespace, sinks: list) -> int:
                             next_sample = (record.elapsed // sample_seconds + 1) * sample_seconds
                     else:
                         sample = record.epoch % sample_every == 0 or record.epoch == cfg.epochs
-                    console.print(_epoch_line(record, _sample(trainer, best=False) if sample else None))
+                    console.print(_epoch_line(record, _sample(trainer, best=False) if sample and main else None))
                     if trainer.epoch < cfg.epochs:  # each epoch, so a crash loses little
                         _try_save(trainer, save_path, "training goes on and the next epoch tries again")
                 else:
@@ -263,10 +330,11 @@ def _train(args: argparse.Namespace, sinks: list) -> int:
                     progress.update(task, completed=record.step, total=record.steps_per_epoch,
                                     epoch=record.epoch, ppl=record.perplexity, norm=record.grad_norm,
                                     speed=record.tokens_per_sec)
-                if interrupted:
+                # data-parallel: every process stops after the same minibatch, when any was asked to
+                if dist.any_rank(bool(interrupted)) if dist is not None else interrupted:
                     break
-    except KeyboardInterrupt:  # the second Ctrl+C may land mid-step: save nothing
-        aborted = True
+    except (KeyboardInterrupt, WorkerLost):  # a second Ctrl+C may land mid-step, a lost process
+        aborted = True                       # leaves nobody to save with: save nothing
         raise
     finally:
         for sig, handler in previous.items():
@@ -275,6 +343,8 @@ def _train(args: argparse.Namespace, sinks: list) -> int:
             saved = _try_save(trainer, save_path, "the previous checkpoint, if any, is unchanged")
     if saved:
         console.print(f"saved {printable(str(save_path))}")
+    if not main:
+        return 128 + interrupted if interrupted else 0 if saved else 1
     summary = tally.summary(save_path if saved else None)
     if args.json:
         print(json_line(summary), flush=True)

@@ -36,6 +36,20 @@ def byte_size(value: str) -> int:
     return size
 
 
+def positive(convert, unit: str):
+    """An argparse type: a positive finite number read by ``convert`` (int or float) of ``unit``."""
+    def parse(value: str):
+        try:
+            number = convert(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a {'whole ' if convert is int else ''}number") \
+                from None
+        if not 0 < number < float("inf"):
+            raise argparse.ArgumentTypeError(f"{value}: give a positive number of {unit}")
+        return number
+    return parse
+
+
 def threads(value: str) -> int:
     """A thread count from 1 to the cores this process may use: more only makes the threads wait
     for each other (a hundred times slower, measured)."""

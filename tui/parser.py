@@ -126,6 +126,7 @@ def dispatch(argv: list[str] | None = None) -> int:
     from engine.escape import printable
 
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # e.g. for train --nproc to run again
     if args.command in USES_TORCH:
         with interrupts_held():
             import torch  # noqa: F401  (the command imports it again, at no cost)
