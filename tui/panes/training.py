@@ -229,7 +229,6 @@ class TrainingPane(Vertical):
     def _preparing(self, message: CorpusProgress) -> None:
         """A build or load that prepares a token file (another token level, a moved or large text)
         shows how far it is on the run's bar; the run's own status replaces it when it is ready."""
-        message.stop()  # the Corpus pane's bar is the Corpus pane's
         self.query_one("#train-progress", ProgressBar).update(total=max(message.total, 1), progress=message.done)
         self.query_one("#train-status", Static).update(f"{message.stage}…")
 
